@@ -1,0 +1,1 @@
+//! Sans-IO media core of Boomerang: no tokio, no sockets, no clock.
