@@ -26,7 +26,7 @@
 
 mod dtmf;
 pub mod g711;
-mod jitter;
+pub mod jitter;
 pub mod rtp;
 mod time;
 mod treatment;
