@@ -24,7 +24,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod dtmf;
+pub mod dtmf;
 pub mod g711;
 pub mod jitter;
 pub mod rtp;
