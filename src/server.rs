@@ -1,0 +1,141 @@
+//! Wiring: the store, the callback service, its timer driver and the HTTP listener, started
+//! and stopped as one.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::ServiceExt;
+use axum::extract::Request;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::callback::engine::{Engine, SessionTable};
+use crate::callback::service::Recovery;
+use crate::callback::{Callbacks, scheduler};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, StorageConfig};
+use crate::routing::{NoHistory, WaitEstimator};
+use crate::store::{SqliteStore, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a server is built from; the parts left out take their defaults.
+pub struct Builder {
+    config: Config,
+    engine: Option<Arc<dyn Engine>>,
+    clock: Option<Arc<dyn Clock>>,
+    estimator: Option<Arc<dyn WaitEstimator>>,
+}
+
+impl Builder {
+    /// Replaces the in-process engine (fault injection in tests, or another engine).
+    pub fn engine(mut self, engine: Arc<dyn Engine>) -> Self {
+        self.engine = Some(engine);
+        self
+    }
+
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    pub fn estimator(mut self, estimator: Arc<dyn WaitEstimator>) -> Self {
+        self.estimator = Some(estimator);
+        self
+    }
+
+    /// Opens the store, recovers timers and sessions, and starts listening.
+    pub async fn start(self) -> Result<Server, StartError> {
+        let store: Arc<dyn Store> = match &self.config.storage {
+            StorageConfig::Sqlite { path } => Arc::new(SqliteStore::open(path)?),
+        };
+        let config = Arc::new(self.config);
+        let callbacks = Arc::new(Callbacks::new(
+            config.clone(),
+            store,
+            self.engine.unwrap_or_else(|| Arc::new(SessionTable::new())),
+            self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            self.estimator.unwrap_or_else(|| Arc::new(NoHistory)),
+        ));
+        let recovery = callbacks.recover().await?;
+        let addr = config.http.listen;
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Listen { addr, source })?;
+        let scheduler = tokio::spawn(scheduler::run(callbacks.clone()));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app = crate::api::app(callbacks.clone());
+        let http = tokio::spawn(async move {
+            let service = ServiceExt::<Request>::into_make_service(app);
+            let served = axum::serve(listener, service).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = served.await {
+                tracing::error!("HTTP server failed: {e}");
+            }
+        });
+        tracing::info!(
+            "listening on http://{local_addr} ({} records recovered, {} live sessions)",
+            recovery.records,
+            recovery.sessions
+        );
+        Ok(Server { local_addr, callbacks, recovery, stop: Some(stop), http: Some(http), scheduler })
+    }
+}
+
+/// A running server.
+pub struct Server {
+    local_addr: SocketAddr,
+    callbacks: Arc<Callbacks>,
+    recovery: Recovery,
+    stop: Option<oneshot::Sender<()>>,
+    http: Option<JoinHandle<()>>,
+    scheduler: JoinHandle<()>,
+}
+
+impl Server {
+    pub fn builder(config: Config) -> Builder {
+        Builder { config, engine: None, clock: None, estimator: None }
+    }
+
+    /// The address the HTTP listener is bound to (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn callbacks(&self) -> &Arc<Callbacks> {
+        &self.callbacks
+    }
+
+    /// What the start found in the store.
+    pub fn recovery(&self) -> Recovery {
+        self.recovery
+    }
+
+    /// Waits until the HTTP server ends (it runs until [`Server::shutdown`]).
+    pub async fn wait(&mut self) {
+        if let Some(http) = self.http.take() {
+            let _ = http.await;
+        }
+    }
+
+    /// Stops accepting requests, lets requests in flight finish, stops the timers.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.wait().await;
+        self.scheduler.abort();
+        let _ = (&mut self.scheduler).await;
+    }
+}

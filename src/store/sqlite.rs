@@ -1,0 +1,439 @@
+//! The embedded default store: one SQLite file in WAL mode.
+//!
+//! Writes go to one writer thread that commits them in groups: every write waiting when a
+//! transaction starts joins it, and all are answered after the one `COMMIT` (and its fsync,
+//! `synchronous=FULL`). A request is answered only after its record is durable, and under load
+//! one fsync serves many requests. Each write runs inside its own savepoint, so one failing
+//! write does not undo the others of its group. Reads use a small pool of read connections,
+//! which WAL lets run beside the writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{LookupEntry, LookupQuery, Store, StoreError, TimerSeed};
+use crate::callback::record::CallbackRecord;
+use crate::callback::state::State;
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE callbacks (
+    id               TEXT PRIMARY KEY NOT NULL,
+    service          TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    reason           TEXT,
+    customer_number  TEXT,
+    desired_time     INTEGER NOT NULL,
+    time_scheduled   INTEGER NOT NULL,
+    expiration_time  INTEGER NOT NULL,
+    state_changed_at INTEGER NOT NULL,
+    session_id       TEXT,
+    paused_from      TEXT,
+    properties       TEXT NOT NULL,
+    version          INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX callbacks_session ON callbacks(session_id) WHERE session_id IS NOT NULL;
+CREATE INDEX callbacks_state_desired ON callbacks(state, desired_time);
+CREATE TABLE lookups (
+    key   TEXT NOT NULL,
+    value TEXT NOT NULL,
+    id    TEXT NOT NULL,
+    PRIMARY KEY (key, value, id)
+) WITHOUT ROWID;
+CREATE INDEX lookups_id ON lookups(id);
+";
+
+const COLUMNS: &str = "id, service, state, reason, customer_number, desired_time, time_scheduled, \
+                       expiration_time, state_changed_at, session_id, paused_from, properties, version";
+
+/// Most writes committed in one transaction.
+const MAX_GROUP: usize = 1024;
+/// Writes waiting for the writer before senders wait too (back-pressure).
+const WRITE_QUEUE: usize = 8192;
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+/// Most records a lookup returns.
+pub const MAX_LOOKUP_RESULTS: usize = 10_000;
+
+pub struct SqliteStore {
+    writer: mpsc::Sender<WriteJob>,
+    readers: Arc<ReaderPool>,
+}
+
+enum WriteOp {
+    Insert { record: CallbackRecord, lookups: Vec<LookupEntry> },
+    Update { record: CallbackRecord, lookups: Vec<LookupEntry> },
+    Delete { id: String, version: Option<u64> },
+}
+
+struct WriteJob {
+    op: WriteOp,
+    reply: oneshot::Sender<Result<bool, StoreError>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and starts its writer thread.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let open_error = |message: String| StoreError::Open { path: path.display().to_string(), message };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| open_error(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
+        configure(&conn).map_err(|e| open_error(e.to_string()))?;
+        migrate(&mut conn).map_err(|e| match e {
+            StoreError::Sqlite(e) => open_error(e.to_string()),
+            other => other,
+        })?;
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| open_error(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            writer: tx,
+            readers: Arc::new(ReaderPool { idle: Mutex::new(Vec::new()), path: path.to_path_buf() }),
+        })
+    }
+
+    async fn write(&self, op: WriteOp) -> Result<bool, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer.send(WriteJob { op, reply }).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || pool.with(f)).await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    match version {
+        0 => {
+            let tx = conn.transaction()?;
+            tx.execute_batch(SCHEMA)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
+            Ok(())
+        }
+        SCHEMA_VERSION => Ok(()),
+        newer => Err(StoreError::Open {
+            path: conn.path().unwrap_or("?").to_string(),
+            message: format!("schema version {newer} was written by a newer Boomerang (this one knows {SCHEMA_VERSION})"),
+        }),
+    }
+}
+
+struct ReaderPool {
+    idle: Mutex<Vec<Connection>>,
+    path: PathBuf,
+}
+
+impl ReaderPool {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+                c.busy_timeout(std::time::Duration::from_secs(10))?;
+                c
+            }
+        };
+        let result = f(&conn);
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while let Some(job) = rx.blocking_recv() {
+        group.push(job);
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = commit_group(&mut conn, &group);
+        for (job, result) in group.drain(..).zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// Runs a group of writes in one transaction, each in its own savepoint.
+fn commit_group(conn: &mut Connection, group: &[WriteJob]) -> Vec<Result<bool, StoreError>> {
+    let fail_all = |e: rusqlite::Error| group.iter().map(|_| Err(StoreError::Write(e.to_string()))).collect();
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(e),
+    };
+    let mut results = Vec::with_capacity(group.len());
+    for job in group {
+        let outcome = tx.savepoint().map_err(StoreError::from).and_then(|sp| {
+            let outcome = apply(&sp, &job.op);
+            if outcome.is_ok() {
+                sp.commit()?;
+            }
+            outcome
+        });
+        results.push(outcome);
+    }
+    match tx.commit() {
+        Ok(()) => results,
+        Err(e) => fail_all(e),
+    }
+}
+
+fn apply(conn: &Connection, op: &WriteOp) -> Result<bool, StoreError> {
+    match op {
+        WriteOp::Insert { record, lookups } => {
+            let mut stmt = conn.prepare_cached(&format!(
+                "INSERT INTO callbacks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            ))?;
+            let properties = properties_json(record)?;
+            let inserted = stmt.execute(params![
+                record.id,
+                record.service,
+                record.state.as_str(),
+                record.reason,
+                record.customer_number,
+                record.desired_time,
+                record.time_scheduled,
+                record.expiration_time,
+                record.state_changed_at,
+                record.session_id,
+                record.paused_from.map(State::as_str),
+                properties,
+                record.version as i64,
+            ]);
+            match inserted {
+                Ok(_) => {}
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
+                    return Err(StoreError::Duplicate(record.id.clone()));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            add_lookups(conn, &record.id, lookups)?;
+            Ok(true)
+        }
+        WriteOp::Update { record, lookups } => {
+            let mut stmt = conn.prepare_cached(
+                "UPDATE callbacks SET service = ?2, state = ?3, reason = ?4, customer_number = ?5, desired_time = ?6, \
+                 time_scheduled = ?7, expiration_time = ?8, state_changed_at = ?9, session_id = ?10, paused_from = ?11, \
+                 properties = ?12, version = version + 1 WHERE id = ?1 AND version = ?13",
+            )?;
+            let properties = properties_json(record)?;
+            let changed = stmt.execute(params![
+                record.id,
+                record.service,
+                record.state.as_str(),
+                record.reason,
+                record.customer_number,
+                record.desired_time,
+                record.time_scheduled,
+                record.expiration_time,
+                record.state_changed_at,
+                record.session_id,
+                record.paused_from.map(State::as_str),
+                properties,
+                record.version as i64,
+            ])?;
+            if changed == 1 {
+                add_lookups(conn, &record.id, lookups)?;
+            }
+            Ok(changed == 1)
+        }
+        WriteOp::Delete { id, version } => {
+            let changed = match version {
+                Some(v) => conn
+                    .prepare_cached("DELETE FROM callbacks WHERE id = ?1 AND version = ?2")?
+                    .execute(params![id, *v as i64])?,
+                None => conn.prepare_cached("DELETE FROM callbacks WHERE id = ?1")?.execute(params![id])?,
+            };
+            if changed == 1 {
+                conn.prepare_cached("DELETE FROM lookups WHERE id = ?1")?.execute(params![id])?;
+            }
+            Ok(changed == 1)
+        }
+    }
+}
+
+fn add_lookups(conn: &Connection, id: &str, lookups: &[LookupEntry]) -> Result<(), StoreError> {
+    if lookups.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached("INSERT OR IGNORE INTO lookups (key, value, id) VALUES (?1, ?2, ?3)")?;
+    for (key, value) in lookups {
+        stmt.execute(params![key, value, id])?;
+    }
+    Ok(())
+}
+
+fn properties_json(record: &CallbackRecord) -> Result<String, StoreError> {
+    serde_json::to_string(&record.properties).map_err(|e| StoreError::Corrupt { id: record.id.clone(), message: e.to_string() })
+}
+
+fn record_from_row(row: &Row<'_>) -> Result<CallbackRecord, StoreError> {
+    let id: String = row.get(0)?;
+    let corrupt = |message: String| StoreError::Corrupt { id: id.clone(), message };
+    let state_text: String = row.get(2)?;
+    let state = State::parse(&state_text).ok_or_else(|| corrupt(format!("unknown state '{state_text}'")))?;
+    let paused_from = match row.get::<_, Option<String>>(10)? {
+        None => None,
+        Some(s) => Some(State::parse(&s).ok_or_else(|| corrupt(format!("unknown paused state '{s}'")))?),
+    };
+    let properties_text: String = row.get(11)?;
+    let properties = serde_json::from_str(&properties_text).map_err(|e| corrupt(format!("properties: {e}")))?;
+    let version: i64 = row.get(12)?;
+    Ok(CallbackRecord {
+        service: row.get(1)?,
+        state,
+        reason: row.get(3)?,
+        customer_number: row.get(4)?,
+        desired_time: row.get(5)?,
+        time_scheduled: row.get(6)?,
+        expiration_time: row.get(7)?,
+        state_changed_at: row.get(8)?,
+        session_id: row.get(9)?,
+        paused_from,
+        properties,
+        version: version as u64,
+        id,
+    })
+}
+
+fn query_records(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<Vec<CallbackRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(args)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(record_from_row(row)?);
+    }
+    Ok(out)
+}
+
+fn get_one(conn: &Connection, id: &str) -> Result<Option<CallbackRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM callbacks WHERE id = ?1"))?;
+    let row = stmt.query_row(params![id], |row| Ok(record_from_row(row))).optional()?;
+    row.transpose()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert(&self, record: &CallbackRecord, lookups: &[LookupEntry]) -> Result<(), StoreError> {
+        self.write(WriteOp::Insert { record: record.clone(), lookups: lookups.to_vec() }).await.map(|_| ())
+    }
+
+    async fn update(&self, record: &CallbackRecord, lookups: &[LookupEntry]) -> Result<bool, StoreError> {
+        self.write(WriteOp::Update { record: record.clone(), lookups: lookups.to_vec() }).await
+    }
+
+    async fn delete(&self, id: &str, version: Option<u64>) -> Result<bool, StoreError> {
+        self.write(WriteOp::Delete { id: id.to_string(), version }).await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<CallbackRecord>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| get_one(conn, &id)).await
+    }
+
+    async fn get_by_session(&self, session_id: &str) -> Result<Option<CallbackRecord>, StoreError> {
+        let session_id = session_id.to_string();
+        self.read(move |conn| {
+            let sql = format!("SELECT {COLUMNS} FROM callbacks WHERE session_id = ?1 LIMIT 1");
+            Ok(query_records(conn, &sql, params![session_id])?.into_iter().next())
+        })
+        .await
+    }
+
+    async fn lookup(&self, query: &LookupQuery) -> Result<Vec<CallbackRecord>, StoreError> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT id FROM lookups WHERE key = ?1 AND value = ?2")?;
+            let mut selected: Option<std::collections::BTreeSet<String>> = None;
+            for (key, value) in &query.terms {
+                let ids = stmt
+                    .query_map(params![key, value], |r| r.get::<_, String>(0))?
+                    .collect::<Result<std::collections::BTreeSet<String>, _>>()?;
+                selected = Some(match selected {
+                    None => ids,
+                    Some(acc) if query.any => acc.union(&ids).cloned().collect(),
+                    Some(acc) => acc.intersection(&ids).cloned().collect(),
+                });
+            }
+            let mut out = Vec::new();
+            for id in selected.unwrap_or_default() {
+                if let Some(record) = get_one(conn, &id)?
+                    && query.service.as_deref().is_none_or(|s| s == record.service)
+                {
+                    out.push(record);
+                    if out.len() >= MAX_LOOKUP_RESULTS {
+                        break;
+                    }
+                }
+            }
+            out.sort_by(|a, b| a.desired_time.cmp(&b.desired_time).then_with(|| a.id.cmp(&b.id)));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn in_session(&self) -> Result<Vec<CallbackRecord>, StoreError> {
+        self.read(|conn| {
+            let sql = format!("SELECT {COLUMNS} FROM callbacks WHERE state NOT IN ('SCHEDULED', 'COMPLETED')");
+            query_records(conn, &sql, [])
+        })
+        .await
+    }
+
+    async fn timer_seeds(&self) -> Result<Vec<TimerSeed>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare("SELECT id, service, state, desired_time, expiration_time, \
+                 CAST(json_extract(properties, '$._request_execution_time_buffer') AS INTEGER) FROM callbacks")?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let id: String = row.get(0)?;
+                let state_text: String = row.get(2)?;
+                let state = State::parse(&state_text)
+                    .ok_or_else(|| StoreError::Corrupt { id: id.clone(), message: format!("unknown state '{state_text}'") })?;
+                out.push(TimerSeed {
+                    id,
+                    service: row.get(1)?,
+                    state,
+                    desired_time: row.get(3)?,
+                    expiration_time: row.get(4)?,
+                    buffer_secs: row.get(5)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        self.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM callbacks", [], |r| r.get::<_, i64>(0))? as u64)).await
+    }
+}
