@@ -29,6 +29,6 @@ pub mod g711;
 pub mod jitter;
 pub mod rtp;
 mod time;
-mod treatment;
+pub mod treatment;
 
 pub use time::Time;
