@@ -3,9 +3,8 @@
 //! Writes go to one writer thread that commits them in groups: every write waiting when a
 //! transaction starts joins it, and all are answered after the one `COMMIT` (and its fsync,
 //! `synchronous=FULL`). A request is answered only after its record is durable, and under load
-//! one fsync serves many requests. Each write runs inside its own savepoint, so one failing
-//! write does not undo the others of its group. Reads use a small pool of read connections,
-//! which WAL lets run beside the writer.
+//! one fsync serves many requests. Reads use a small pool of read connections, and checkpoints
+//! their own thread; WAL lets both run beside the writer.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -56,6 +55,10 @@ const MAX_GROUP: usize = 1024;
 const WRITE_QUEUE: usize = 8192;
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
+/// Page cache of each connection, KiB.
+const CACHE_KIB: i64 = 65536;
+/// How often committed WAL frames are checkpointed.
+const CHECKPOINT_PERIOD: std::time::Duration = std::time::Duration::from_millis(500);
 /// Most records a lookup returns.
 pub const MAX_LOOKUP_RESULTS: usize = 10_000;
 
@@ -93,10 +96,13 @@ impl SqliteStore {
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| open_error(format!("cannot start the writer thread: {e}")))?;
-        Ok(SqliteStore {
-            writer: tx,
-            readers: Arc::new(ReaderPool { idle: Mutex::new(Vec::new()), path: path.to_path_buf() }),
-        })
+        let readers = Arc::new(ReaderPool { idle: Mutex::new(Vec::new()), path: path.to_path_buf() });
+        let (checkpoint_path, alive) = (path.to_path_buf(), Arc::downgrade(&readers));
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoint_path, alive))
+            .map_err(|e| open_error(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(SqliteStore { writer: tx, readers })
     }
 
     async fn write(&self, op: WriteOp) -> Result<bool, StoreError> {
@@ -118,8 +124,30 @@ impl SqliteStore {
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Checkpoints run on their own thread, beside the writer (see `checkpoint_loop`).
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(())
+}
+
+/// Copies committed WAL frames back into the database file, on its own connection and
+/// thread, so the writer never stops to do it. PASSIVE checkpoints never block the writer or
+/// readers. Ends when the store is dropped.
+fn checkpoint_loop(path: PathBuf, alive: std::sync::Weak<ReaderPool>) {
+    let Ok(conn) = Connection::open(&path) else {
+        tracing::error!("checkpointer cannot open {}", path.display());
+        return;
+    };
+    let _ = conn.busy_timeout(std::time::Duration::from_secs(1));
+    while alive.strong_count() > 0 {
+        std::thread::sleep(CHECKPOINT_PERIOD);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!("checkpoint of {} failed: {e}", path.display());
+        }
+    }
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -182,27 +210,26 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
     }
 }
 
-/// Runs a group of writes in one transaction, each in its own savepoint.
+/// Runs a group of writes in one transaction. Each write's statements are atomic on their own
+/// (SQLite undoes a failing statement), so a write refused by a constraint (a duplicate ID)
+/// leaves the others of the group intact; any other failure rolls the whole group back and
+/// fails every write of it.
 fn commit_group(conn: &mut Connection, group: &[WriteJob]) -> Vec<Result<bool, StoreError>> {
-    let fail_all = |e: rusqlite::Error| group.iter().map(|_| Err(StoreError::Write(e.to_string()))).collect();
-    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+    let fail_all = |e: &dyn std::fmt::Display| group.iter().map(|_| Err(StoreError::Write(e.to_string()))).collect();
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
-        Err(e) => return fail_all(e),
+        Err(e) => return fail_all(&e),
     };
     let mut results = Vec::with_capacity(group.len());
     for job in group {
-        let outcome = tx.savepoint().map_err(StoreError::from).and_then(|sp| {
-            let outcome = apply(&sp, &job.op);
-            if outcome.is_ok() {
-                sp.commit()?;
-            }
-            outcome
-        });
-        results.push(outcome);
+        match apply(&tx, &job.op) {
+            Err(StoreError::Sqlite(e)) => return fail_all(&e),
+            outcome => results.push(outcome),
+        }
     }
     match tx.commit() {
         Ok(()) => results,
-        Err(e) => fail_all(e),
+        Err(e) => fail_all(&e),
     }
 }
 
