@@ -41,10 +41,7 @@ async fn t54_cancel_twice() {
         40020,
         &format!("Callback {id} cannot be cancelled or completed"),
     );
-    assert!(
-        message(&body).ends_with("_callback_state=COMPLETED"),
-        "{body:?}"
-    );
+    assert!(message(&body).ends_with("_callback_state=COMPLETED"), "{body:?}");
     assert_eq!(prop(&body, "id"), Some(&json!(id)));
     assert_eq!(prop(&body, "state"), Some(&json!("COMPLETED")));
     s.stop().await;
@@ -85,10 +82,7 @@ async fn t57_cancel_queued_without_session_discarding_failure() {
     let s = TestServer::start().await;
     let id = s.create_forced("cb-test", "5115", "QUEUED").await;
     let r = s
-        .delete(&format!(
-            "{}?discard_ors_failure=true",
-            path("cb-test", &id)
-        ))
+        .delete(&format!("{}?discard_ors_failure=true", path("cb-test", &id)))
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_cancelled(&s, "cb-test", &id).await;
@@ -142,10 +136,7 @@ async fn t59_engine_refuses_cancel() {
     );
     assert_eq!(s.state("cb-test", &id).await, "QUEUED");
     let r = s
-        .delete(&format!(
-            "{}?discard_ors_failure=true",
-            path("cb-test", &id)
-        ))
+        .delete(&format!("{}?discard_ors_failure=true", path("cb-test", &id)))
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_cancelled(&s, "cb-test", &id).await;
@@ -157,20 +148,14 @@ async fn t60_bad_discard_flag() {
     let s = TestServer::start().await;
     let id = s.create_scheduled("cb-test", "5115").await;
     let r = s
-        .delete(&format!(
-            "{}?discard_ors_failure=maybe",
-            path("cb-test", &id)
-        ))
+        .delete(&format!("{}?discard_ors_failure=maybe", path("cb-test", &id)))
         .await;
     let body = assert_error(&r, 40010, "");
     assert_eq!(prop(&body, "option"), Some(&json!("discard_ors_failure")));
     assert_eq!(s.state("cb-test", &id).await, "SCHEDULED");
     // Case-insensitive true is accepted.
     let r = s
-        .delete(&format!(
-            "{}?discard_ors_failure=TRUE",
-            path("cb-test", &id)
-        ))
+        .delete(&format!("{}?discard_ors_failure=TRUE", path("cb-test", &id)))
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     s.stop().await;

@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use boomerang::callback::engine::{
-    Dialog, Engine, EngineError, QueuePosition, Session, SessionTable,
-};
+use boomerang::callback::engine::{Dialog, Engine, EngineError, QueuePosition, Session, SessionTable};
 use boomerang::config::{Config, StorageConfig};
 use boomerang::server::Server;
 use reqwest::Method;
@@ -134,11 +132,7 @@ pub const EXCEPTION_PREFIX: &str = "com.genesyslab.gsg.services.callback.";
 /// The catalogue of spec 40 §2.11.1: code → (HTTP status, phrase, exception class suffix).
 pub fn catalogue(code: u64) -> (u16, &'static str, &'static str) {
     match code {
-        40001 => (
-            429,
-            "NUMBER_ALREADY_BOOKED",
-            "CallbackExceptionAlreadyBooked",
-        ),
+        40001 => (429, "NUMBER_ALREADY_BOOKED", "CallbackExceptionAlreadyBooked"),
         40002 => (429, "THROTTLE_SERVICE_LIMIT", "CallbackExceptionThrottled"),
         40003 => (
             429,
@@ -151,19 +145,11 @@ pub fn catalogue(code: u64) -> (u16, &'static str, &'static str) {
             "CallbackExceptionThrottled",
         ),
         40010 => (400, "BAD_PARAMETER", "CallbackExceptionBadParameter"),
-        40020 => (
-            400,
-            "INVALID_OPERATION",
-            "CallbackExceptionInvalidOperation",
-        ),
+        40020 => (400, "INVALID_OPERATION", "CallbackExceptionInvalidOperation"),
         40030 => (400, "CALLBACK_NOT_FOUND", "CallbackExceptionNotFound"),
         40040 => (400, "NUMBER_REJECTED", "CallbackExceptionNumber"),
         40050 => (400, "SLOT_UNAVAILABLE", "CallbackExceptionAvailability"),
-        40051 => (
-            400,
-            "SLOT_UNAVAILABLE_PROPOSAL",
-            "CallbackExceptionAvailability",
-        ),
+        40051 => (400, "SLOT_UNAVAILABLE_PROPOSAL", "CallbackExceptionAvailability"),
         50004 => (500, "CAPACITY_ERROR", "CallbackExceptionCapacityError"),
         50005 => (500, "CALENDAR_ERROR", "CallbackExceptionCalendarError"),
         50006 => (
@@ -173,11 +159,7 @@ pub fn catalogue(code: u64) -> (u16, &'static str, &'static str) {
         ),
         50020 => (500, "BAD_CONFIGURATION", "CallbackExceptionConfiguration"),
         50030 => (500, "ORS_ERROR", "CallbackExceptionFromORS"),
-        50040 => (
-            500,
-            "SERVICE_REDIRECT_FAILED",
-            "CallbackExceptionServiceRedirect",
-        ),
+        50040 => (500, "SERVICE_REDIRECT_FAILED", "CallbackExceptionServiceRedirect"),
         50050 => (500, "UNKNOWN_ERROR", "CallbackExceptionUnknown"),
         other => panic!("code {other} is not in the catalogue"),
     }
@@ -267,12 +249,8 @@ impl Engine for FaultEngine {
         let fault = *self.start_fault.lock().unwrap_or_else(|p| p.into_inner());
         match fault {
             StartFault::None => self.table.start(session).await,
-            StartFault::Unavailable => {
-                Err(EngineError::Unavailable("injected: engine down".into()))
-            }
-            StartFault::InvalidResponse => {
-                Err(EngineError::InvalidResponse("injected: <garbage/>".into()))
-            }
+            StartFault::Unavailable => Err(EngineError::Unavailable("injected: engine down".into())),
+            StartFault::InvalidResponse => Err(EngineError::InvalidResponse("injected: <garbage/>".into())),
             StartFault::Panic => panic!("injected engine panic"),
         }
     }
@@ -284,9 +262,7 @@ impl Engine for FaultEngine {
     async fn cancel(&self, session_id: &str) -> Result<(), EngineError> {
         self.cancel_calls.fetch_add(1, Ordering::SeqCst);
         if self.refuse_cancel.load(Ordering::SeqCst) {
-            return Err(EngineError::Refused(
-                "injected: session refuses to cancel".into(),
-            ));
+            return Err(EngineError::Refused("injected: session refuses to cancel".into()));
         }
         self.table.cancel(session_id).await
     }
@@ -437,8 +413,7 @@ impl TestServer {
 
     async fn start_inner(engine: Option<Arc<FaultEngine>>) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config =
-            Config::parse(FIXTURE_TOML, "fixture.toml").expect("fixture configuration");
+        let mut config = Config::parse(FIXTURE_TOML, "fixture.toml").expect("fixture configuration");
         config.http.listen = "127.0.0.1:0".parse().unwrap();
         config.storage = StorageConfig::Sqlite {
             path: dir.path().join("db.sqlite"),
@@ -506,8 +481,7 @@ impl TestServer {
     }
 
     pub async fn post_form(&self, path: &str, pairs: &[(&str, &str)]) -> Resp {
-        self.send(self.client.post(self.url(path)).form(pairs))
-            .await
+        self.send(self.client.post(self.url(path)).form(pairs)).await
     }
 
     pub async fn put_form(&self, path: &str, pairs: &[(&str, &str)]) -> Resp {

@@ -72,12 +72,10 @@ async fn t139_json_headers_everywhere() {
             .await,
         s.get(&format!("/genesys/1/service/callback/cb-test/{scheduled}"))
             .await,
-        s.get("/genesys/2/service/callback/cb-test/unknown-id")
-            .await,
+        s.get("/genesys/2/service/callback/cb-test/unknown-id").await,
         s.get("/genesys/1/service/callback/cb-test?_customer_number=5115")
             .await,
-        s.get("/genesys/1/service/callback?_customer_number=5115")
-            .await,
+        s.get("/genesys/1/service/callback?_customer_number=5115").await,
         s.get("/genesys/1/service/callback/cb-test").await,
         s.put_json(
             &format!("/genesys/1/service/callback/cb-test/{scheduled}"),
@@ -89,14 +87,10 @@ async fn t139_json_headers_everywhere() {
             &json!({"usr_account": "X"}),
         )
         .await,
-        s.delete("/genesys/1/service/callback/cb-test/unknown-id")
+        s.delete("/genesys/1/service/callback/cb-test/unknown-id").await,
+        s.get(&format!("/genesys/1/service/{immediate}/check-queue-position"))
             .await,
-        s.get(&format!(
-            "/genesys/1/service/{immediate}/check-queue-position"
-        ))
-        .await,
-        s.get("/genesys/1/service/unknown-id/check-queue-position")
-            .await,
+        s.get("/genesys/1/service/unknown-id/check-queue-position").await,
         s.get("/genesys/1/ors/scxml/session/x/event/foo").await,
     ];
     for r in &checks {
@@ -117,16 +111,12 @@ async fn t140_error_envelopes_complete() {
     let cases: Vec<(Resp, u64)> = vec![
         (s.post_json(R1_TEST, &json!({})).await, 40010),
         (
-            s.post_json(
-                R1_TEST,
-                &json!({"_customer_number": "1", "_callback_state": "X"}),
-            )
-            .await,
+            s.post_json(R1_TEST, &json!({"_customer_number": "1", "_callback_state": "X"}))
+                .await,
             40010,
         ),
         (
-            s.post_json(R1_TEST, &json!({"_copy_from_id": "nope"}))
-                .await,
+            s.post_json(R1_TEST, &json!({"_copy_from_id": "nope"})).await,
             40030,
         ),
         (
@@ -137,22 +127,15 @@ async fn t140_error_envelopes_complete() {
             .await,
             50020,
         ),
-        (
-            s.delete("/genesys/1/service/callback/cb-test/nope").await,
-            40030,
-        ),
+        (s.delete("/genesys/1/service/callback/cb-test/nope").await, 40030),
         (
             s.put_json("/genesys/1/service/callback/cb-test/nope", &json!({}))
                 .await,
             40030,
         ),
+        (s.get("/genesys/2/service/callback/cb-test/nope").await, 40030),
         (
-            s.get("/genesys/2/service/callback/cb-test/nope").await,
-            40030,
-        ),
-        (
-            s.get("/genesys/1/service/callback/cb-test?usr_unknown=1")
-                .await,
+            s.get("/genesys/1/service/callback/cb-test?usr_unknown=1").await,
             40010,
         ),
         (
@@ -165,10 +148,7 @@ async fn t140_error_envelopes_complete() {
                 .await,
             50020,
         ),
-        (
-            s.get("/genesys/1/service/nope/check-queue-position").await,
-            40030,
-        ),
+        (s.get("/genesys/1/service/nope/check-queue-position").await, 40030),
     ];
     for (r, code) in &cases {
         let body = assert_error(r, *code, "");
@@ -177,10 +157,7 @@ async fn t140_error_envelopes_complete() {
         }
         assert!(str_field(&body, "exception").starts_with(EXCEPTION_PREFIX));
         for (k, v) in body.get("properties").and_then(Value::as_object).unwrap() {
-            assert!(
-                !v.is_null(),
-                "no null padding in properties ({k}): {body:?}"
-            );
+            assert!(!v.is_null(), "no null padding in properties ({k}): {body:?}");
         }
     }
     s.stop().await;
@@ -193,10 +170,7 @@ async fn x01_oversized_body() {
     let s = TestServer::start().await;
     let big = "x".repeat(70 * 1024);
     let r = s
-        .post_json(
-            R1_TEST,
-            &json!({"_customer_number": "5115", "usr_note": big}),
-        )
+        .post_json(R1_TEST, &json!({"_customer_number": "5115", "usr_note": big}))
         .await;
     assert_eq!(r.status, 413, "{}", r.text());
     let r = s
@@ -297,12 +271,7 @@ async fn x04_ten_thousand_keys() {
             form.into_bytes(),
         )
         .await;
-    assert!(
-        matches!(r.status, 200 | 400),
-        "status {}: {}",
-        r.status,
-        r.text()
-    );
+    assert!(matches!(r.status, 200 | 400), "status {}: {}", r.status, r.text());
     if r.status == 200 {
         let id = str_field(&r.ok_object(), "_id");
         assert_eq!(s.state("cb-test", &id).await, "QUEUED");
@@ -332,11 +301,7 @@ async fn x05_empty_body_without_content_type() {
     assert_eq!(prop(&body, "option"), Some(&json!("_customer_number")));
     // Query-string parameters are merged into an empty body.
     let r = s
-        .post_raw(
-            &format!("{R1_TEST}?_customer_number=5115"),
-            None,
-            Vec::new(),
-        )
+        .post_raw(&format!("{R1_TEST}?_customer_number=5115"), None, Vec::new())
         .await;
     let id = str_field(&r.ok_object(), "_id");
     assert_eq!(
@@ -350,9 +315,7 @@ async fn x05_empty_body_without_content_type() {
 async fn x06_percent_encoded_path_segments() {
     let s = TestServer::start().await;
     let id = s.create_scheduled("cb-test", "5115").await;
-    let direct = s
-        .get(&format!("/genesys/2/service/callback/cb-test/{id}"))
-        .await;
+    let direct = s.get(&format!("/genesys/2/service/callback/cb-test/{id}")).await;
     let encoded_service = s
         .get(&format!("/genesys/2/service/callback/cb%2Dtest/{id}"))
         .await;
@@ -380,12 +343,8 @@ async fn x06_percent_encoded_path_segments() {
 async fn x07_trailing_slash_on_get_by_id() {
     let s = TestServer::start().await;
     let id = s.create_scheduled("cb-test", "5115").await;
-    let direct = s
-        .get(&format!("/genesys/2/service/callback/cb-test/{id}"))
-        .await;
-    let slash = s
-        .get(&format!("/genesys/2/service/callback/cb-test/{id}/"))
-        .await;
+    let direct = s.get(&format!("/genesys/2/service/callback/cb-test/{id}")).await;
+    let slash = s.get(&format!("/genesys/2/service/callback/cb-test/{id}/")).await;
     assert_eq!(slash.status, 200, "{}", slash.text());
     assert_json_headers(&slash);
     assert_eq!(slash.body, direct.body);
@@ -418,9 +377,7 @@ async fn x08_json_scalars_become_text_and_null_is_absent() {
         "null means absent: {rec:?}"
     );
     // null for the mandatory number means it is missing.
-    let r = s
-        .post_json(R1_TEST, &json!({"_customer_number": null}))
-        .await;
+    let r = s.post_json(R1_TEST, &json!({"_customer_number": null})).await;
     assert_error(
         &r,
         40010,
@@ -443,6 +400,19 @@ async fn x09_body_wins_over_query_string() {
     let rec = s.record("cb-test", &id).await;
     assert_eq!(str_field(&rec, "_customer_number"), "2222");
     assert_eq!(str_field(&rec, "usr_account"), "Q");
+    // A key repeated inside one encoding keeps its last value.
+    let r = s
+        .post_raw(
+            R1_TEST,
+            Some("application/x-www-form-urlencoded"),
+            b"_customer_number=1111&_customer_number=3333".to_vec(),
+        )
+        .await;
+    let id = str_field(&r.ok_object(), "_id");
+    assert_eq!(
+        str_field(&s.record("cb-test", &id).await, "_customer_number"),
+        "3333"
+    );
     s.stop().await;
 }
 
@@ -488,5 +458,107 @@ async fn x11_unsupported_content_type_on_update() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn x12_service_checked_before_body() {
+    let s = TestServer::start().await;
+    // §6.1 order: service validation (50020) comes before body decoding (415 / 40010).
+    let r = s
+        .post_raw(
+            "/genesys/1/service/callback/nosuch",
+            Some("text/plain"),
+            b"x".to_vec(),
+        )
+        .await;
+    assert_error(&r, 50020, "Service undefined: nosuch");
+    let r = s
+        .post_raw(
+            "/genesys/1/service/callback/cb-builtin",
+            Some("application/json"),
+            b"{bad".to_vec(),
+        )
+        .await;
+    assert_error(&r, 50020, "Service cb-builtin has option _type != ors");
+    // Read routes apply §5.1 steps 1-4 too.
+    let r = s.get("/genesys/2/service/callback/cb-builtin/some-id").await;
+    assert_error(&r, 50020, "Service cb-builtin has option _type != ors");
+    let r = s
+        .get("/genesys/1/service/callback/cb-notcb?_customer_number=1")
+        .await;
+    assert_error(&r, 50020, "Service cb-notcb has option _service != callback");
+    // ...but not step 5: reading a chat service without chat endpoint is allowed.
+    let r = s
+        .get("/genesys/1/service/callback/cb-chat?_customer_number=1")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn x13_update_mode_b_desired_time_and_rescheduling_states() {
+    let engine = FaultEngine::new();
+    let s = TestServer::with_engine(engine.clone()).await;
+    let path = |id: &str| format!("/genesys/1/service/callback/cb-test/{id}");
+    // Mode B: _desired_time must parse.
+    let id = s.create_forced("cb-test", "5115", "QUEUED").await;
+    let r = s.put_json(&path(&id), &json!({"_desired_time": "garbage"})).await;
+    let body = assert_error(&r, 40010, "");
+    assert_eq!(prop(&body, "option"), Some(&json!("_desired_time")));
+    // Mode B: _desired_time stored as given (no office-hours/capacity checks).
+    let t5 = t_plus_days(5);
+    let r = s.put_json(&path(&id), &json!({"_desired_time": iso(t5)})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        str_field(&s.record("cb-test", &id).await, "_desired_time"),
+        iso(t5)
+    );
+    // SCHEDULED on an in-session record ends the session.
+    let live = s.create_immediate("cb-test", "5116").await;
+    let session = str_field(&s.record("cb-test", &live).await, "_ors_session_id");
+    let r = s
+        .put_json(
+            &path(&live),
+            &json!({"_callback_state": "SCHEDULED", "_desired_time": iso(t_plus_days(2))}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rec = s.record("cb-test", &live).await;
+    assert_eq!(str_field(&rec, "_callback_state"), "SCHEDULED");
+    assert!(!rec.contains_key("_ors_session_id"), "{rec:?}");
+    assert!(!engine.has_session(&session), "the session ended");
+    // Reschedule of a COMPLETED record: 40020 "is no longer scheduled" (§4.3 [D]).
+    let done = s.create_forced("cb-test", "5117", "COMPLETED").await;
+    let r = s
+        .put_json(&path(&done), &json!({"_new_desired_time": iso(t_plus_days(3))}))
+        .await;
+    assert_error(
+        &r,
+        40020,
+        &format!("Callback {done} is no longer scheduled. State=COMPLETED"),
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn x14_cancel_in_session_states() {
+    let engine = FaultEngine::new();
+    let s = TestServer::with_engine(engine.clone()).await;
+    // PROCESSING and PAUSED records with a live session cancel through the session (§9 #13).
+    for state in ["PROCESSING", "PAUSED", "ROUTING"] {
+        let id = s.create_immediate("cb-test", "5115").await;
+        let session = str_field(&s.record("cb-test", &id).await, "_ors_session_id");
+        let path = format!("/genesys/1/service/callback/cb-test/{id}");
+        let r = s.put_json(&path, &json!({"_callback_state": state})).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(s.state("cb-test", &id).await, state);
+        let r = s.delete(&path).await;
+        assert_eq!(r.status, 200, "{state}: {}", r.text());
+        let rec = s.record("cb-test", &id).await;
+        assert_eq!(str_field(&rec, "_callback_state"), "COMPLETED");
+        assert_eq!(str_field(&rec, "_callback_reason"), "CANCELLED");
+        assert!(!engine.has_session(&session), "{state}: the session ended");
+    }
     s.stop().await;
 }

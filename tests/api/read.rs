@@ -32,12 +32,8 @@ async fn t87_v1_and_v2_paths_identical() {
     let id = s
         .create("cb-test", json!({"_customer_number": "5115", "_desired_time": iso(t), "usr_customer_name": "Bob", "usr_other": "x"}))
         .await;
-    let v2 = s
-        .get(&format!("/genesys/2/service/callback/cb-test/{id}"))
-        .await;
-    let v1 = s
-        .get(&format!("/genesys/1/service/callback/cb-test/{id}"))
-        .await;
+    let v2 = s.get(&format!("/genesys/2/service/callback/cb-test/{id}")).await;
+    let v1 = s.get(&format!("/genesys/1/service/callback/cb-test/{id}")).await;
     assert_eq!(v2.status, 200, "{}", v2.text());
     assert_eq!(v1.status, 200, "{}", v1.text());
     assert_eq!(v1.body, v2.body, "identical bodies");
@@ -85,9 +81,7 @@ async fn t88_get_unknown() {
 async fn t89_get_under_wrong_service() {
     let s = TestServer::start().await;
     let id = s.create_scheduled("cb-other", "5115").await;
-    let r = s
-        .get(&format!("/genesys/2/service/callback/cb-test/{id}"))
-        .await;
+    let r = s.get(&format!("/genesys/2/service/callback/cb-test/{id}")).await;
     assert_error(&r, 40030, &format!("Callback {id} cannot be found"));
     s.stop().await;
 }
@@ -95,9 +89,7 @@ async fn t89_get_under_wrong_service() {
 #[tokio::test]
 async fn t90_availability_is_not_get_by_id() {
     let s = TestServer::start().await;
-    let r = s
-        .get("/genesys/1/service/callback/cb-test/availability")
-        .await;
+    let r = s.get("/genesys/1/service/callback/cb-test/availability").await;
     let is_not_found_envelope = serde_json::from_slice::<Value>(&r.body)
         .ok()
         .and_then(|v| v.get("code").and_then(Value::as_u64))
@@ -135,16 +127,9 @@ async fn t91_lookup_by_number() {
     assert_eq!(got, want);
     for item in items {
         let obj = item.as_object().unwrap();
-        assert_eq!(
-            keys(obj),
-            sorted(&FIXED_LOOKUP_KEYS),
-            "exact item keys: {obj:?}"
-        );
+        assert_eq!(keys(obj), sorted(&FIXED_LOOKUP_KEYS), "exact item keys: {obj:?}");
         let id = str_field(obj, "_id");
-        assert_eq!(
-            str_field(obj, "url"),
-            format!("/1/service/callback/cb-test/{id}")
-        );
+        assert_eq!(str_field(obj, "url"), format!("/1/service/callback/cb-test/{id}"));
         assert_eq!(str_field(obj, "_customer_number"), "5115");
         assert!(obj.get("desired_time").is_some_and(Value::is_string));
     }
@@ -160,6 +145,12 @@ async fn t92_lookup_no_match() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json(), json!([]));
+    // The cache-buster `_` is ignored (§6.6 [D]).
+    let r = s
+        .get("/genesys/1/service/callback/cb-test?_customer_number=5115&_=1406647599350")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(ids_of(&r.json()).len(), 1);
     s.stop().await;
 }
 
@@ -168,10 +159,7 @@ async fn t93_lookup_without_property() {
     let s = TestServer::start().await;
     let r = s.get("/genesys/1/service/callback/cb-test").await;
     let body = assert_error(&r, 40010, "No lookup possible. No properties to look for.");
-    assert_eq!(
-        message(&body),
-        "No lookup possible. No properties to look for."
-    );
+    assert_eq!(message(&body), "No lookup possible. No properties to look for.");
     // Filters alone are not lookup properties.
     let r = s
         .get("/genesys/1/service/callback/cb-test?_callback_state=COMPLETED&operand=OR")
@@ -183,9 +171,7 @@ async fn t93_lookup_without_property() {
 #[tokio::test]
 async fn t94_lookup_on_non_lookup_key() {
     let s = TestServer::start().await;
-    let r = s
-        .get("/genesys/1/service/callback/cb-test?usr_unknown=1")
-        .await;
+    let r = s.get("/genesys/1/service/callback/cb-test?usr_unknown=1").await;
     let body = assert_error(&r, 40010, "No such lookup possible for");
     assert!(prop(&body, "properties").is_some(), "{body:?}");
     s.stop().await;
@@ -263,15 +249,9 @@ async fn t97_desired_time_window() {
         .iter()
         .map(|i| i["desired_time"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        times,
-        vec![iso(t2), iso(t3), iso(t4)],
-        "ordered by desired_time"
-    );
+    assert_eq!(times, vec![iso(t2), iso(t3), iso(t4)], "ordered by desired_time");
     let r = s
-        .get(
-            "/genesys/1/service/callback/cb-test?_customer_number=5115&_desired_time_from=notatime",
-        )
+        .get("/genesys/1/service/callback/cb-test?_customer_number=5115&_desired_time_from=notatime")
         .await;
     assert_error(&r, 40010, "");
     let r = s
@@ -324,10 +304,7 @@ async fn t98_operand_and_or() {
     assert_eq!(got, want);
     // Items carry the configured returned-keys they have a value for.
     for item in or.json().as_array().unwrap() {
-        assert!(
-            item.get("usr_account").is_some_and(Value::is_string),
-            "{item}"
-        );
+        assert!(item.get("usr_account").is_some_and(Value::is_string), "{item}");
     }
     let bad = s
         .get("/genesys/1/service/callback/cb-test?_customer_number=5115&operand=XOR")
@@ -343,9 +320,7 @@ async fn t99_lookup_across_services() {
     let a = s.create_scheduled("cb-test", "5115").await;
     let b = s.create_scheduled("cb-other", "5115").await;
     s.create_scheduled("cb-other", "9999").await;
-    let r = s
-        .get("/genesys/1/service/callback?_customer_number=5115")
-        .await;
+    let r = s.get("/genesys/1/service/callback?_customer_number=5115").await;
     assert_eq!(r.status, 200, "{}", r.text());
     let list = r.json();
     let mut got = ids_of(&list);
@@ -365,7 +340,10 @@ async fn t99_lookup_across_services() {
 async fn t100_lookup_is_or_was() {
     let s = TestServer::start().await;
     let id = s
-        .create("cb-test", json!({"_customer_number": "5115", "usr_account": "A", "_desired_time": iso(t_plus_days(2))}))
+        .create(
+            "cb-test",
+            json!({"_customer_number": "5115", "usr_account": "A", "_desired_time": iso(t_plus_days(2))}),
+        )
         .await;
     let r = s
         .put_json(
@@ -374,14 +352,10 @@ async fn t100_lookup_is_or_was() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let old = s
-        .get("/genesys/1/service/callback/cb-test?usr_account=A")
-        .await;
+    let old = s.get("/genesys/1/service/callback/cb-test?usr_account=A").await;
     assert_eq!(old.status, 200, "{}", old.text());
     assert_eq!(ids_of(&old.json()), vec![id.clone()]);
-    let new = s
-        .get("/genesys/1/service/callback/cb-test?usr_account=B")
-        .await;
+    let new = s.get("/genesys/1/service/callback/cb-test?usr_account=B").await;
     assert_eq!(ids_of(&new.json()), vec![id.clone()]);
     assert_eq!(
         new.json()[0]["usr_account"],

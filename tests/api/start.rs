@@ -68,6 +68,7 @@ async fn t04_multipart_start() {
     let rec = s.record("cb-test", &id).await;
     assert_eq!(str_field(&rec, "usr_customer_name"), "Bob Markel");
     assert_eq!(str_field(&rec, "_customer_number"), "5117");
+    assert!(!rec.contains_key("usr_file"), "{rec:?}");
     s.stop().await;
 }
 
@@ -100,9 +101,7 @@ async fn t06_desired_beyond_buffer_is_scheduled() {
 #[tokio::test]
 async fn t09_missing_customer_number() {
     let s = TestServer::start().await;
-    let r = s
-        .post_json(R1_TEST, &json!({"usr_customer_name": "Bob"}))
-        .await;
+    let r = s.post_json(R1_TEST, &json!({"usr_customer_name": "Bob"})).await;
     let body = assert_error(
         &r,
         40010,
@@ -161,10 +160,7 @@ async fn t12_mandatory_lookup_keys_missing() {
 async fn t13_key_with_dot_rejected() {
     let s = TestServer::start().await;
     let r = s
-        .post_json(
-            R1_TEST,
-            &json!({"_customer_number": "5115", "foo.bar": "x"}),
-        )
+        .post_json(R1_TEST, &json!({"_customer_number": "5115", "foo.bar": "x"}))
         .await;
     let body = assert_error(&r, 40010, "");
     assert_eq!(prop(&body, "option"), Some(&json!("foo.bar")));
@@ -175,10 +171,7 @@ async fn t13_key_with_dot_rejected() {
 async fn t14_key_with_hyphen_rejected() {
     let s = TestServer::start().await;
     let r = s
-        .post_json(
-            R1_TEST,
-            &json!({"_customer_number": "5115", "foo-bar": "x"}),
-        )
+        .post_json(R1_TEST, &json!({"_customer_number": "5115", "foo-bar": "x"}))
         .await;
     let body = assert_error(&r, 40010, "");
     assert_eq!(prop(&body, "option"), Some(&json!("foo-bar")));
@@ -230,10 +223,7 @@ async fn t17_desired_time_too_far_in_future() {
         "Callback request contains _desired_time property too far in future",
     );
     assert!(message(&body).contains("(-86400s < 3455"), "{body:?}");
-    assert!(
-        message(&body).contains("s < 2592000s) - epoch "),
-        "{body:?}"
-    );
+    assert!(message(&body).contains("s < 2592000s) - epoch "), "{body:?}");
     s.stop().await;
 }
 
@@ -253,6 +243,30 @@ async fn t18_desired_time_with_offset_is_converted_to_utc() {
     let rec = s.record("cb-test", &id).await;
     assert_eq!(str_field(&rec, "_desired_time"), iso(t));
     assert!(str_field(&rec, "_desired_time").ends_with(".000Z"));
+    // Without milliseconds, and without zone designator (UTC), are accepted too (§2.6 [D]).
+    let t3 = t_plus_days(3);
+    let no_millis = iso(t3).replace(".000Z", "Z");
+    let id = s
+        .create(
+            "cb-test",
+            json!({"_customer_number": "5115", "_desired_time": no_millis}),
+        )
+        .await;
+    assert_eq!(
+        str_field(&s.record("cb-test", &id).await, "_desired_time"),
+        iso(t3)
+    );
+    let no_zone = iso(t3).replace(".000Z", "");
+    let id = s
+        .create(
+            "cb-test",
+            json!({"_customer_number": "5115", "_desired_time": no_zone}),
+        )
+        .await;
+    assert_eq!(
+        str_field(&s.record("cb-test", &id).await, "_desired_time"),
+        iso(t3)
+    );
     s.stop().await;
 }
 
@@ -276,14 +290,8 @@ async fn t20_service_type_and_service_checks() {
     let s = TestServer::start().await;
     for (service, text) in [
         ("cb-builtin", "Service cb-builtin has option _type != ors"),
-        (
-            "cb-weird",
-            "Service cb-weird has unknown value for option _type",
-        ),
-        (
-            "cb-notcb",
-            "Service cb-notcb has option _service != callback",
-        ),
+        ("cb-weird", "Service cb-weird has unknown value for option _type"),
+        ("cb-notcb", "Service cb-notcb has option _service != callback"),
     ] {
         let r = s
             .post_json(
@@ -307,11 +315,7 @@ async fn t21_unparseable_queue_time_stat() {
             &json!({"_customer_number": "5115"}),
         )
         .await;
-    let body = assert_error(
-        &r,
-        50020,
-        "Unable to parse option: _request_queue_time_stat=",
-    );
+    let body = assert_error(&r, 50020, "Unable to parse option: _request_queue_time_stat=");
     assert_eq!(
         message(&body),
         "Unable to parse option: _request_queue_time_stat=garbage"
@@ -354,11 +358,7 @@ async fn t23_chat_service_without_endpoint() {
             &json!({"_customer_number": "5115"}),
         )
         .await;
-    let body = assert_error(
-        &r,
-        50020,
-        "Missing default_chat_endpoint option in chat section",
-    );
+    let body = assert_error(&r, 50020, "Missing default_chat_endpoint option in chat section");
     assert_eq!(prop(&body, "service"), Some(&json!("cb-chat")));
     s.stop().await;
 }
@@ -404,10 +404,7 @@ async fn t37_token_substituted() {
     let r = s
         .post_form(
             "/genesys/1/service/callback/cb-token",
-            &[
-                ("_customer_number", "01822256"),
-                ("my_token", "Stat_Server1"),
-            ],
+            &[("_customer_number", "01822256"), ("my_token", "Stat_Server1")],
         )
         .await;
     let id = str_field(&r.ok_object(), "_id");
@@ -460,10 +457,7 @@ async fn t40_copy_from_with_override() {
         .await;
     let before = s.record("cb-test", &src).await;
     let id = s
-        .create(
-            "cb-test",
-            json!({"_copy_from_id": src, "usr_account": "B1"}),
-        )
+        .create("cb-test", json!({"_copy_from_id": src, "usr_account": "B1"}))
         .await;
     let rec = s.record("cb-test", &id).await;
     assert_eq!(str_field(&rec, "usr_account"), "B1");
@@ -485,6 +479,7 @@ async fn t41_copy_from_not_completed() {
     );
     assert_eq!(prop(&body, "id"), Some(&json!(src)));
     assert_eq!(prop(&body, "state"), Some(&json!("SCHEDULED")));
+    assert_eq!(prop(&body, "service"), Some(&json!("cb-test")));
     s.stop().await;
 }
 
@@ -494,11 +489,7 @@ async fn t42_copy_from_unknown() {
     let r = s
         .post_json(R1_TEST, &json!({"_copy_from_id": "does-not-exist"}))
         .await;
-    let body = assert_error(
-        &r,
-        40030,
-        "Callback does-not-exist to copy from cannot be found",
-    );
+    let body = assert_error(&r, 40030, "Callback does-not-exist to copy from cannot be found");
     assert_eq!(
         message(&body),
         "Callback does-not-exist to copy from cannot be found"
@@ -538,11 +529,7 @@ async fn t44_bad_forced_state() {
 async fn t45_unsupported_content_type() {
     let s = TestServer::start().await;
     let r = s
-        .post_raw(
-            R1_TEST,
-            Some("text/plain"),
-            b"_customer_number=5115".to_vec(),
-        )
+        .post_raw(R1_TEST, Some("text/plain"), b"_customer_number=5115".to_vec())
         .await;
     assert_eq!(r.status, 415, "{}", r.text());
     assert_ne!(
@@ -571,10 +558,7 @@ async fn t46_malformed_json() {
 async fn t47_json_array_value_rejected() {
     let s = TestServer::start().await;
     let r = s
-        .post_json(
-            R1_TEST,
-            &json!({"_customer_number": "5115", "usr_list": [1, 2]}),
-        )
+        .post_json(R1_TEST, &json!({"_customer_number": "5115", "usr_list": [1, 2]}))
         .await;
     let body = assert_error(&r, 40010, "");
     assert_eq!(prop(&body, "option"), Some(&json!("usr_list")));
@@ -584,9 +568,7 @@ async fn t47_json_array_value_rejected() {
 #[tokio::test]
 async fn t48_immediate_returns_dialog() {
     let s = TestServer::start().await;
-    let r = s
-        .post_json(R1_TEST, &json!({"_customer_number": "5115"}))
-        .await;
+    let r = s.post_json(R1_TEST, &json!({"_customer_number": "5115"})).await;
     let body = r.ok_object();
     for key in ["_id", "ID", "Action", "Text", "OkTitle"] {
         assert!(
@@ -631,9 +613,7 @@ async fn t50_engine_garbage_answer() {
     let engine = FaultEngine::new();
     engine.set_start_fault(StartFault::InvalidResponse);
     let s = TestServer::with_engine(engine.clone()).await;
-    let r = s
-        .post_json(R1_TEST, &json!({"_customer_number": "5115"}))
-        .await;
+    let r = s.post_json(R1_TEST, &json!({"_customer_number": "5115"})).await;
     let body = assert_error(&r, 50030, "Invalid ORS response");
     assert_eq!(message(&body), "Invalid ORS response");
     s.stop().await;
@@ -644,13 +624,12 @@ async fn t52_internal_panic_is_unknown_error() {
     let engine = FaultEngine::new();
     engine.set_start_fault(StartFault::Panic);
     let s = TestServer::with_engine(engine.clone()).await;
-    let r = s
-        .post_json(R1_TEST, &json!({"_customer_number": "5115"}))
-        .await;
+    let r = s.post_json(R1_TEST, &json!({"_customer_number": "5115"})).await;
     let body = assert_error(&r, 50050, "Error processing callback");
+    assert!(prop(&body, "message").is_some(), "properties.message: {body:?}");
     assert!(
-        prop(&body, "message").is_some(),
-        "properties.message: {body:?}"
+        message(&body).ends_with(' '),
+        "the 50050 template ends with a space: {body:?}"
     );
     // The server keeps serving after the panic.
     let id = s.create_scheduled("cb-test", "5115").await;

@@ -23,10 +23,7 @@ async fn t63_reschedule_later() {
     let id = s.create_scheduled("cb-test", "5115").await;
     let t3 = t_plus_days(3);
     let r = s
-        .put_json(
-            &path("cb-test", &id),
-            &json!({"_new_desired_time": iso(t3)}),
-        )
+        .put_json(&path("cb-test", &id), &json!({"_new_desired_time": iso(t3)}))
         .await;
     assert_put_ok(&r);
     let rec = s.record("cb-test", &id).await;
@@ -100,10 +97,7 @@ async fn t67_reschedule_garbage_time() {
     let s = TestServer::start().await;
     let id = s.create_scheduled("cb-test", "5115").await;
     let r = s
-        .put_json(
-            &path("cb-test", &id),
-            &json!({"_new_desired_time": "garbage"}),
-        )
+        .put_json(&path("cb-test", &id), &json!({"_new_desired_time": "garbage"}))
         .await;
     assert_error(&r, 40010, "");
     assert_eq!(s.state("cb-test", &id).await, "SCHEDULED");
@@ -144,13 +138,9 @@ async fn t70_urlencoded_update_of_lookup_key() {
     let s = TestServer::start().await;
     let id = s.create_immediate("cb-test", "5115").await;
     assert_eq!(s.state("cb-test", &id).await, "QUEUED");
-    let r = s
-        .put_form(&path("cb-test", &id), &[("usr_account", "Z9")])
-        .await;
+    let r = s.put_form(&path("cb-test", &id), &[("usr_account", "Z9")]).await;
     assert_put_ok(&r);
-    let found = s
-        .get("/genesys/1/service/callback/cb-test?usr_account=Z9")
-        .await;
+    let found = s.get("/genesys/1/service/callback/cb-test?usr_account=Z9").await;
     assert_eq!(found.status, 200, "{}", found.text());
     assert_eq!(ids_of(&found.json()), vec![id.clone()]);
     assert_eq!(s.state("cb-test", &id).await, "QUEUED");
@@ -162,10 +152,7 @@ async fn t71_update_state_to_processing() {
     let s = TestServer::start().await;
     let id = s.create_forced("cb-test", "5115", "QUEUED").await;
     let r = s
-        .put_json(
-            &path("cb-test", &id),
-            &json!({"_callback_state": "PROCESSING"}),
-        )
+        .put_json(&path("cb-test", &id), &json!({"_callback_state": "PROCESSING"}))
         .await;
     assert_put_ok(&r);
     assert_eq!(s.state("cb-test", &id).await, "PROCESSING");
@@ -205,10 +192,7 @@ async fn t73_completed_without_reason() {
     let s = TestServer::start().await;
     let id = s.create_forced("cb-test", "5115", "QUEUED").await;
     let r = s
-        .put_json(
-            &path("cb-test", &id),
-            &json!({"_callback_state": "COMPLETED"}),
-        )
+        .put_json(&path("cb-test", &id), &json!({"_callback_state": "COMPLETED"}))
         .await;
     assert_put_ok(&r);
     let rec = s.record("cb-test", &id).await;
