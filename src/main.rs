@@ -8,7 +8,11 @@ use boomerang::server::Server;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "boomerang", version, about = "Self-hosted contact-centre callback server")]
+#[command(
+    name = "boomerang",
+    version,
+    about = "Self-hosted contact-centre callback server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -41,11 +45,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve { config: None }) {
         Command::Serve { config } => serve(config),
-        Command::Config { command: ConfigCommand::Default } => {
+        Command::Config {
+            command: ConfigCommand::Default,
+        } => {
             print!("{DEMO_TOML}");
             ExitCode::SUCCESS
         }
-        Command::Config { command: ConfigCommand::Check { file } } => check(&file),
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => check(&file),
     }
 }
 

@@ -70,8 +70,12 @@ impl Builder {
         ));
         let recovery = callbacks.recover().await?;
         let addr = config.http.listen;
-        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Listen { addr, source })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Listen { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Listen { addr, source })?;
         let scheduler = tokio::spawn(scheduler::run(callbacks.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let app = crate::api::app(callbacks.clone());
@@ -89,7 +93,14 @@ impl Builder {
             recovery.records,
             recovery.sessions
         );
-        Ok(Server { local_addr, callbacks, recovery, stop: Some(stop), http: Some(http), scheduler })
+        Ok(Server {
+            local_addr,
+            callbacks,
+            recovery,
+            stop: Some(stop),
+            http: Some(http),
+            scheduler,
+        })
     }
 }
 
@@ -105,7 +116,12 @@ pub struct Server {
 
 impl Server {
     pub fn builder(config: Config) -> Builder {
-        Builder { config, engine: None, clock: None, estimator: None }
+        Builder {
+            config,
+            engine: None,
+            clock: None,
+            estimator: None,
+        }
     }
 
     /// The address the HTTP listener is bound to (useful with port 0).

@@ -66,7 +66,14 @@ mod tests {
 
     #[test]
     fn rejected_forms() {
-        for bad in ["", "tomorrow", "2013-13-28T15:30:00Z", "2013-05-28", "15:30", "2013-05-28T25:00:00Z"] {
+        for bad in [
+            "",
+            "tomorrow",
+            "2013-13-28T15:30:00Z",
+            "2013-05-28",
+            "15:30",
+            "2013-05-28T25:00:00Z",
+        ] {
             assert_eq!(parse_iso(bad), None, "{bad}");
         }
     }
@@ -77,6 +84,9 @@ mod tests {
         let ms = parse_iso_in("2030-04-13T09:00:00.000", &tz).unwrap();
         assert_eq!(format_iso(ms), "2030-04-13T13:00:00.000Z");
         // An explicit zone wins over the given one.
-        assert_eq!(parse_iso_in("2030-04-13T09:00:00.000Z", &tz), parse_iso("2030-04-13T09:00:00Z"));
+        assert_eq!(
+            parse_iso_in("2030-04-13T09:00:00.000Z", &tz),
+            parse_iso("2030-04-13T09:00:00Z")
+        );
     }
 }

@@ -11,8 +11,8 @@ use super::AppState;
 use super::params::{decode, query_pairs, read_body};
 use super::response::{error, json, plain};
 use super::views;
-use crate::callback::validate::{Access, check_service};
 use crate::callback::CallbackError;
+use crate::callback::validate::{Access, check_service};
 
 /// R1: `POST /genesys/1/service/callback/{service}`.
 pub async fn start(
@@ -34,13 +34,20 @@ pub async fn start(
         Err(r) => return r,
     };
     match app.callbacks.create(&service, params).await {
-        Ok(created) => json(StatusCode::OK, &views::created(&created.id, created.dialog.as_ref())),
+        Ok(created) => json(
+            StatusCode::OK,
+            &views::created(&created.id, created.dialog.as_ref()),
+        ),
         Err(e) => error(&e),
     }
 }
 
 /// R2: `DELETE /genesys/1/service/callback/{service}/{id}[?discard_ors_failure=true]`.
-pub async fn cancel(State(app): State<AppState>, Path((service, id)): Path<(String, String)>, RawQuery(query): RawQuery) -> Response {
+pub async fn cancel(
+    State(app): State<AppState>,
+    Path((service, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
     if let Err(e) = check_service(app.callbacks.config(), &service, Access::Read) {
         return error(&e);
     }
@@ -108,7 +115,10 @@ async fn lookup(app: AppState, service: Option<String>, query: Option<String>) -
     let pairs = query_pairs(query.as_deref());
     match app.callbacks.lookup(service.as_deref(), &pairs).await {
         Ok(records) => {
-            let items = records.iter().map(|r| views::lookup_item(r, app.returned_keys())).collect();
+            let items = records
+                .iter()
+                .map(|r| views::lookup_item(r, app.returned_keys()))
+                .collect();
             json(StatusCode::OK, &Value::Array(items))
         }
         Err(e) => error(&e),
@@ -116,7 +126,11 @@ async fn lookup(app: AppState, service: Option<String>, query: Option<String>) -
 }
 
 /// R6: `GET /genesys/1/service/callback/{service}?{property}={value}...`.
-pub async fn lookup_service(State(app): State<AppState>, Path(service): Path<String>, RawQuery(query): RawQuery) -> Response {
+pub async fn lookup_service(
+    State(app): State<AppState>,
+    Path(service): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
     lookup(app, Some(service), query).await
 }
 
@@ -131,5 +145,8 @@ pub async fn availability_pending(State(app): State<AppState>, Path(service): Pa
     if let Err(e) = check_service(app.callbacks.config(), &service, Access::Availability) {
         return error(&e);
     }
-    plain(StatusCode::NOT_IMPLEMENTED, "Availability is not served by this version yet")
+    plain(
+        StatusCode::NOT_IMPLEMENTED,
+        "Availability is not served by this version yet",
+    )
 }

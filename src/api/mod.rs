@@ -40,7 +40,10 @@ pub fn app(callbacks: Arc<Callbacks>) -> NormalizePath<Router> {
     let state = AppState { callbacks };
     let router = Router::new()
         .route("/genesys/1/service/callback", get(callbacks::lookup_all))
-        .route("/genesys/1/service/callback/{service}", get(callbacks::lookup_service).post(callbacks::start))
+        .route(
+            "/genesys/1/service/callback/{service}",
+            get(callbacks::lookup_service).post(callbacks::start),
+        )
         .route(
             "/genesys/1/service/callback/{service}/availability",
             get(callbacks::availability_pending),
@@ -51,9 +54,14 @@ pub fn app(callbacks: Arc<Callbacks>) -> NormalizePath<Router> {
         )
         .route(
             "/genesys/1/service/callback/{service}/{id}",
-            get(callbacks::get_one).put(callbacks::update).delete(callbacks::cancel),
+            get(callbacks::get_one)
+                .put(callbacks::update)
+                .delete(callbacks::cancel),
         )
-        .route("/genesys/2/service/callback/{service}/{id}", get(callbacks::get_one))
+        .route(
+            "/genesys/2/service/callback/{service}/{id}",
+            get(callbacks::get_one),
+        )
         .route(
             "/genesys/1/service/{id}/check-queue-position",
             get(sessions::queue_position).post(sessions::queue_position),
@@ -65,6 +73,9 @@ pub fn app(callbacks: Arc<Callbacks>) -> NormalizePath<Router> {
         .fallback(|| async { response::plain(StatusCode::NOT_FOUND, "Not Found") })
         .with_state(state)
         .layer(CatchPanicLayer::custom(response::panic_response))
-        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store")));
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache, no-store"),
+        ));
     NormalizePathLayer::trim_trailing_slash().layer(router)
 }

@@ -15,7 +15,9 @@ pub fn json(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
     response
 }
 
@@ -27,9 +29,9 @@ pub fn error(e: &CallbackError) -> Response {
     body.insert("phrase".into(), e.code.phrase().into());
     body.insert("message".into(), e.message.clone().into());
     body.insert("exception".into(), e.code.exception().into());
-    body.insert("properties".into(), Value::Object(e.properties.clone()));
+    body.insert("properties".into(), Value::Object((*e.properties).clone()));
     if let Some(availability) = &e.availability {
-        body.insert("availability".into(), Value::Object(availability.clone()));
+        body.insert("availability".into(), Value::Object((**availability).clone()));
     }
     let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     json(status, &Value::Object(body))
@@ -38,7 +40,12 @@ pub fn error(e: &CallbackError) -> Response {
 /// A plain-text response for the statuses produced before the callback controller
 /// (415, 413, 404...), which carry no envelope.
 pub fn plain(status: StatusCode, text: impl Into<String>) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")], text.into()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")],
+        text.into(),
+    )
+        .into_response()
 }
 
 /// Turns a panic inside a handler into the 50050 envelope.

@@ -8,7 +8,11 @@ use crate::callback::engine::Dialog;
 use crate::callback::service::QueueInfo;
 use crate::time::{epoch_seconds, format_iso};
 
-fn with_returned_keys(mut item: Map<String, Value>, record: &CallbackRecord, returned_keys: &[String]) -> Value {
+fn with_returned_keys(
+    mut item: Map<String, Value>,
+    record: &CallbackRecord,
+    returned_keys: &[String],
+) -> Value {
     for key in returned_keys {
         if item.contains_key(key) {
             continue;
@@ -35,8 +39,14 @@ pub fn record(record: &CallbackRecord, returned_keys: &[String]) -> Value {
     item.insert("_callback_state".into(), record.state.as_str().into());
     item.insert("_desired_time".into(), format_iso(record.desired_time).into());
     item.insert("_time_scheduled".into(), format_iso(record.time_scheduled).into());
-    item.insert("_expiration_time".into(), format_iso(record.expiration_time).into());
-    item.insert("_url".into(), format!("/genesys/1/service/callback/{}/{}", record.service, record.id).into());
+    item.insert(
+        "_expiration_time".into(),
+        format_iso(record.expiration_time).into(),
+    );
+    item.insert(
+        "_url".into(),
+        format!("/genesys/1/service/callback/{}/{}", record.service, record.id).into(),
+    );
     with_returned_keys(item, record, returned_keys)
 }
 
@@ -46,9 +56,15 @@ pub fn lookup_item(record: &CallbackRecord, returned_keys: &[String]) -> Value {
     item.insert("_id".into(), record.id.clone().into());
     item.insert("desired_time".into(), format_iso(record.desired_time).into());
     item.insert("_callback_state".into(), record.state.as_str().into());
-    item.insert("_expiration_time".into(), format_iso(record.expiration_time).into());
+    item.insert(
+        "_expiration_time".into(),
+        format_iso(record.expiration_time).into(),
+    );
     insert_opt(&mut item, "_customer_number", record.customer_number.as_ref());
-    item.insert("url".into(), format!("/1/service/callback/{}/{}", record.service, record.id).into());
+    item.insert(
+        "url".into(),
+        format!("/1/service/callback/{}/{}", record.service, record.id).into(),
+    );
     with_returned_keys(item, record, returned_keys)
 }
 
@@ -71,7 +87,10 @@ pub fn queue_position(info: &QueueInfo) -> Value {
     let r = &info.record;
     let p = &info.position;
     let mut body = Map::new();
-    body.insert("app_version".into(), concat!("boomerang-", env!("CARGO_PKG_VERSION")).into());
+    body.insert(
+        "app_version".into(),
+        concat!("boomerang-", env!("CARGO_PKG_VERSION")).into(),
+    );
     body.insert("wt".into(), ((info.now - p.accepted_at).max(0) / 1000).into());
     body.insert("ewt".into(), info.ewt_secs.into());
     body.insert("positioninqueue".into(), (p.position - 1).into());
@@ -80,7 +99,9 @@ pub fn queue_position(info: &QueueInfo) -> Value {
     body.insert("_total_waiting".into(), p.total_waiting.into());
     body.insert("priority".into(), p.priority.into());
     insert_opt(&mut body, "ors_session_id", r.session_id.as_ref());
-    let wait_for_agent = r.property("_wait_for_agent").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let wait_for_agent = r
+        .property("_wait_for_agent")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let callback_type = if r.time_scheduled < r.desired_time {
         "SCHEDULED"
     } else if wait_for_agent {
@@ -89,7 +110,10 @@ pub fn queue_position(info: &QueueInfo) -> Value {
         "IMMEDIATE"
     };
     body.insert("callback_type".into(), callback_type.into());
-    body.insert("time_callback_accepted".into(), epoch_seconds(r.time_scheduled).into());
+    body.insert(
+        "time_callback_accepted".into(),
+        epoch_seconds(r.time_scheduled).into(),
+    );
     if let Some(channel) = r.property("_cb_dim_channel").or(r.property("_CB_DIM_CHANNEL")) {
         body.insert("channel".into(), channel.into());
     }

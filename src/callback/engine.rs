@@ -44,7 +44,12 @@ pub struct Dialog {
 
 impl Dialog {
     pub fn confirmation(text: &str) -> Dialog {
-        Dialog { id: "0".into(), action: "ConfirmationDialog".into(), text: text.into(), ok_title: "Ok".into() }
+        Dialog {
+            id: "0".into(),
+            action: "ConfirmationDialog".into(),
+            text: text.into(),
+            ok_title: "Ok".into(),
+        }
     }
 }
 
@@ -124,17 +129,26 @@ impl SessionTable {
 
     /// Whether a session was told to ignore do-not-call rules.
     pub fn ignores_do_not_call(&self, session_id: &str) -> bool {
-        self.sessions().get(session_id).is_some_and(|e| e.ignore_do_not_call)
+        self.sessions()
+            .get(session_id)
+            .is_some_and(|e| e.ignore_do_not_call)
     }
 
     fn insert(&self, session: Session) {
-        self.sessions().insert(session.id.clone(), Entry { session, ignore_do_not_call: false });
+        self.sessions().insert(
+            session.id.clone(),
+            Entry {
+                session,
+                ignore_do_not_call: false,
+            },
+        );
     }
 }
 
 /// Queue order: higher priority first, then earlier acceptance, then ID for a total order.
 fn ahead(a: &Session, b: &Session) -> bool {
-    (std::cmp::Reverse(a.priority), a.accepted_at, &a.callback_id) < (std::cmp::Reverse(b.priority), b.accepted_at, &b.callback_id)
+    (std::cmp::Reverse(a.priority), a.accepted_at, &a.callback_id)
+        < (std::cmp::Reverse(b.priority), b.accepted_at, &b.callback_id)
 }
 
 #[async_trait]
@@ -228,7 +242,10 @@ mod tests {
         assert_eq!(t.position("s-d").unwrap().total_waiting, 1);
         t.cancel("s-c").await.unwrap();
         assert_eq!(t.position("s-a").unwrap().position, 2);
-        assert_eq!(t.cancel("s-c").await, Err(EngineError::UnknownSession("s-c".into())));
+        assert_eq!(
+            t.cancel("s-c").await,
+            Err(EngineError::UnknownSession("s-c".into()))
+        );
     }
 
     #[tokio::test]

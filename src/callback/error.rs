@@ -114,9 +114,10 @@ impl ErrorCode {
 pub struct CallbackError {
     pub code: ErrorCode,
     pub message: String,
-    pub properties: Map<String, Value>,
+    /// Boxed, like `availability`, to keep `Result<_, CallbackError>` small.
+    pub properties: Box<Map<String, Value>>,
     /// Proposed slots, only with 40051.
-    pub availability: Option<Map<String, Value>>,
+    pub availability: Option<Box<Map<String, Value>>>,
 }
 
 pub type CallbackResult<T> = Result<T, CallbackError>;
@@ -126,7 +127,7 @@ impl CallbackError {
         Self {
             code,
             message: message.into(),
-            properties: Map::new(),
+            properties: Box::default(),
             availability: None,
         }
     }
@@ -142,7 +143,11 @@ impl CallbackError {
     }
 
     pub fn not_found(id: &str) -> Self {
-        Self::new(ErrorCode::CallbackNotFound, format!("Callback {id} cannot be found")).with("id", id)
+        Self::new(
+            ErrorCode::CallbackNotFound,
+            format!("Callback {id} cannot be found"),
+        )
+        .with("id", id)
     }
 
     pub fn bad_configuration(service: &str, message: impl Into<String>) -> Self {
@@ -156,8 +161,11 @@ impl CallbackError {
     /// An unexpected internal failure (50050); the message template has a trailing space.
     pub fn unknown(cause: impl std::fmt::Display) -> Self {
         let cause = cause.to_string();
-        Self::new(ErrorCode::UnknownError, format!("Error processing callback {cause} "))
-            .with("message", cause)
+        Self::new(
+            ErrorCode::UnknownError,
+            format!("Error processing callback {cause} "),
+        )
+        .with("message", cause)
     }
 }
 

@@ -71,6 +71,38 @@ pub fn merge_request(
     Ok(())
 }
 
+/// The number rules need a country (spec 40 §5.7): `_disallow_impossible_phone_numbers` or
+/// `_disallow_premium_phone_numbers` without `_default_country` is a configuration error.
+pub fn check_number_rules_configured(
+    service: &str,
+    options: &BTreeMap<String, String>,
+) -> CallbackResult<()> {
+    if options
+        .get("_default_country")
+        .is_some_and(|c| !c.trim().is_empty())
+    {
+        return Ok(());
+    }
+    for option in [
+        "_disallow_impossible_phone_numbers",
+        "_disallow_premium_phone_numbers",
+    ] {
+        if options
+            .get(option)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        {
+            return Err(CallbackError::bad_configuration(
+                service,
+                format!(
+                    "Service option {service} / _default_country is not configured. But option {option} is set. \
+                     We cannot validate phone numbers without knowing the country."
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks that every parameter name is a valid identifier (spec 40 §2.5).
 pub fn check_keys(params: &Params) -> CallbackResult<()> {
     for key in params.keys() {
@@ -105,19 +137,29 @@ pub fn is_immediate(desired: Millis, now: Millis, buffer_secs: i64, ewt_secs: i6
 
 /// The allowed desired-time window `now - past < desired < now + future` (spec 40 §5.5).
 /// `id` is the callback's ID (known or about to be assigned) for the past-time message.
-pub fn check_desired_window(id: &str, desired: Millis, now: Millis, past_secs: i64, future_secs: i64) -> CallbackResult<()> {
+pub fn check_desired_window(
+    id: &str,
+    desired: Millis,
+    now: Millis,
+    past_secs: i64,
+    future_secs: i64,
+) -> CallbackResult<()> {
     let offset = (desired - now).div_euclid(1000);
     let epoch = desired.div_euclid(1000);
     if desired <= now - past_secs * 1000 {
         return Err(CallbackError::bad_parameter(
             "_desired_time",
-            format!("Callback {id} contains _desired_time property in the past (-{past_secs}s < {offset}s < {future_secs}s) - epoch {epoch}s"),
+            format!(
+                "Callback {id} contains _desired_time property in the past (-{past_secs}s < {offset}s < {future_secs}s) - epoch {epoch}s"
+            ),
         ));
     }
     if desired >= now + future_secs * 1000 {
         return Err(CallbackError::bad_parameter(
             "_desired_time",
-            format!("Callback request contains _desired_time property too far in future (-{past_secs}s < {offset}s < {future_secs}s) - epoch {epoch}s"),
+            format!(
+                "Callback request contains _desired_time property too far in future (-{past_secs}s < {offset}s < {future_secs}s) - epoch {epoch}s"
+            ),
         ));
     }
     Ok(())
@@ -135,7 +177,10 @@ mod tests {
     }
 
     fn params(pairs: &[(&str, &str)]) -> Params {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -150,7 +195,8 @@ mod tests {
 
     #[test]
     fn overwritable_configured_and_free_options() {
-        let s = service("_overwritable_options='_ors,_target'\n_target='Default@SS.GA'\n_wait_for_agent=false\n");
+        let s =
+            service("_overwritable_options='_ors,_target'\n_target='Default@SS.GA'\n_wait_for_agent=false\n");
         let mut opts = service_options(&s, &Params::new());
         let p = params(&[
             ("_target", "Other@SS.GA"),
@@ -202,7 +248,10 @@ mod tests {
     fn desired_time_window_messages() {
         let now = 1_000_000_000_000;
         let e = check_desired_window("1-x", now - 2 * 86_400_000, now, 86400, 2_592_000).unwrap_err();
-        assert_eq!(e.message, "Callback 1-x contains _desired_time property in the past (-86400s < -172800s < 2592000s) - epoch 999827200s");
+        assert_eq!(
+            e.message,
+            "Callback 1-x contains _desired_time property in the past (-86400s < -172800s < 2592000s) - epoch 999827200s"
+        );
         let e = check_desired_window("1-x", now + 400 * 86_400_000, now, 86400, 2_592_000).unwrap_err();
         assert!(e.message.starts_with("Callback request contains _desired_time property too far in future (-86400s < 34560000s < 2592000s)"));
         assert!(check_desired_window("1-x", now - 1000, now, 86400, 2_592_000).is_ok());

@@ -97,7 +97,11 @@ impl TimerQueue {
     pub fn pop_due(&mut self, now: Millis, lead: Millis, max: usize) -> Vec<(String, TimerKind)> {
         let mut due = Vec::new();
         while due.len() < max {
-            let wake = self.wakes.first().filter(|(at, _)| *at < now.saturating_add(lead)).cloned();
+            let wake = self
+                .wakes
+                .first()
+                .filter(|(at, _)| *at < now.saturating_add(lead))
+                .cloned();
             let other = self.others.first().filter(|(at, _)| *at <= now).cloned();
             let Some((_, id)) = (match (wake, other) {
                 (Some(w), Some(o)) => Some(if w.0 - lead <= o.0 { w } else { o }),
@@ -207,7 +211,10 @@ mod tests {
         assert_eq!(q.len(), 2);
         assert_eq!(q.next_due(0), Some(100));
         assert!(q.pop_due(99, 0, 10).is_empty());
-        assert_eq!(q.pop_due(200, 0, 10), vec![("b".into(), TimerKind::Purge), ("a".into(), TimerKind::Expire)]);
+        assert_eq!(
+            q.pop_due(200, 0, 10),
+            vec![("b".into(), TimerKind::Purge), ("a".into(), TimerKind::Expire)]
+        );
         assert!(q.is_empty());
     }
 

@@ -14,7 +14,10 @@ use uuid::Uuid;
 use super::Params;
 use super::engine::{Dialog, Engine, EngineError, QueuePosition, Session};
 use super::error::{CallbackError, CallbackResult, ErrorCode};
-use super::options::{check_desired_window, check_keys, is_immediate, merge_request, normalize_number, service_options};
+use super::options::{
+    check_desired_window, check_keys, check_number_rules_configured, is_immediate, merge_request,
+    normalize_number, service_options,
+};
 use super::record::CallbackRecord;
 use super::scheduler::{RECHECK_MS, TimerKind, Timers};
 use super::state::{State, reason};
@@ -89,7 +92,9 @@ fn option_i64(options: &BTreeMap<String, String>, key: &str) -> Option<i64> {
 }
 
 fn option_flag(options: &BTreeMap<String, String>, key: &str) -> bool {
-    options.get(key).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    options
+        .get(key)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 fn parse_time_param(option: &str, text: &str) -> CallbackResult<Millis> {
@@ -112,13 +117,17 @@ fn parse_forced_state(text: &str) -> CallbackResult<State> {
 
 /// A `_callback_state` lookup filter: optional quotes, optional `!` negation.
 fn parse_state_filter(text: &str) -> CallbackResult<(bool, State)> {
-    let unquoted = text.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')).unwrap_or(text);
+    let unquoted = text
+        .strip_prefix('\'')
+        .and_then(|t| t.strip_suffix('\''))
+        .unwrap_or(text);
     let (negated, name) = match unquoted.strip_prefix('!') {
         Some(rest) => (true, rest),
         None => (false, unquoted),
     };
     State::parse(name).map(|s| (negated, s)).ok_or_else(|| {
-        CallbackError::invalid_operation(format!("Cannot process 'filter' parameter correctly : {text}")).with("filter", text)
+        CallbackError::invalid_operation(format!("Cannot process 'filter' parameter correctly : {text}"))
+            .with("filter", text)
     })
 }
 
@@ -136,7 +145,15 @@ impl Callbacks {
         clock: Arc<dyn Clock>,
         estimator: Arc<dyn WaitEstimator>,
     ) -> Self {
-        Self { config, store, engine, clock, estimator, timers: Timers::new(), reporter: Reporter::default() }
+        Self {
+            config,
+            store,
+            engine,
+            clock,
+            estimator,
+            timers: Timers::new(),
+            reporter: Reporter::default(),
+        }
     }
 
     pub fn config(&self) -> &Arc<Config> {
@@ -199,7 +216,10 @@ impl Callbacks {
     /// The lookup-index entries of a record's current values.
     fn lookup_entries(&self, record: &CallbackRecord) -> Vec<LookupEntry> {
         let default_keys = ["_customer_number".to_string()];
-        let keys = self.config.service(&record.service).map_or(&default_keys[..], |s| &s.lookup_keys[..]);
+        let keys = self
+            .config
+            .service(&record.service)
+            .map_or(&default_keys[..], |s| &s.lookup_keys[..]);
         keys.iter()
             .filter_map(|k| record.field(k).filter(|v| !v.is_empty()).map(|v| (k.clone(), v)))
             .collect()
@@ -211,7 +231,11 @@ impl Callbacks {
             id: session_id.to_string(),
             callback_id: record.id.clone(),
             service: record.service.clone(),
-            queue: p.get("_urs_virtual_queue").filter(|q| !q.is_empty()).cloned().unwrap_or_else(|| record.service.clone()),
+            queue: p
+                .get("_urs_virtual_queue")
+                .filter(|q| !q.is_empty())
+                .cloned()
+                .unwrap_or_else(|| record.service.clone()),
             priority: option_i64(p, "_urs_vq_priority").unwrap_or(0),
             accepted_at: record.time_scheduled,
             wait_for_agent: option_flag(p, "_wait_for_agent"),
@@ -224,13 +248,16 @@ impl Callbacks {
         match record.state {
             State::Scheduled => {
                 let buffer = self.buffer_secs(&record.properties, &record.service);
-                self.timers.set(&record.id, record.desired_time - buffer * 1000, TimerKind::Wake);
+                self.timers
+                    .set(&record.id, record.desired_time - buffer * 1000, TimerKind::Wake);
             }
             State::Completed => {
                 let purge_at = record.expiration_time + self.config.callback.purge_grace * 1000;
                 self.timers.set(&record.id, purge_at, TimerKind::Purge);
             }
-            _ => self.timers.set(&record.id, record.expiration_time, TimerKind::Expire),
+            _ => self
+                .timers
+                .set(&record.id, record.expiration_time, TimerKind::Expire),
         }
     }
 
@@ -241,7 +268,11 @@ impl Callbacks {
             record.version += 1;
             self.arm(record);
             if record.state == State::Completed {
-                self.reporter.completed(&record.service, &record.id, record.reason.as_deref().unwrap_or(""));
+                self.reporter.completed(
+                    &record.service,
+                    &record.id,
+                    record.reason.as_deref().unwrap_or(""),
+                );
             }
             Ok(true)
         } else {
@@ -282,8 +313,12 @@ impl Callbacks {
         merge_request(service, &mut options, &request)?;
         let ewt = self.ewt_secs(service_name, &options)?;
 
-        let fix_plus = options.get("_fix_plus_on_int_phone_numbers").map_or(service.fix_plus, |v| v.trim().eq_ignore_ascii_case("true"));
-        let number = request.get("_customer_number").map(|n| normalize_number(n, fix_plus));
+        let fix_plus = options
+            .get("_fix_plus_on_int_phone_numbers")
+            .map_or(service.fix_plus, |v| v.trim().eq_ignore_ascii_case("true"));
+        let number = request
+            .get("_customer_number")
+            .map(|n| normalize_number(n, fix_plus));
         check_customer_identity(service, &id, number.as_deref(), &options)?;
 
         let now = self.now();
@@ -292,18 +327,33 @@ impl Callbacks {
             None => now,
         };
         let ttl = option_i64(&options, "_ttl").unwrap_or(service.ttl_secs);
-        check_desired_window(&id, desired, now, self.past_window_secs(ttl), self.config.callback.desired_time_max_future)?;
+        check_desired_window(
+            &id,
+            desired,
+            now,
+            self.past_window_secs(ttl),
+            self.config.callback.desired_time_max_future,
+        )?;
         let forced = match request.get("_callback_state").filter(|s| !s.is_empty()) {
             Some(text) => Some(parse_forced_state(text)?),
             None => None,
         };
+        check_number_rules_configured(service_name, &options)?;
 
         let buffer = self.buffer_secs(&options, service_name);
         let immediate = is_immediate(desired, now, buffer, ewt);
-        let state = forced.unwrap_or(if immediate { State::Queued } else { State::Scheduled });
+        let state = forced.unwrap_or(if immediate {
+            State::Queued
+        } else {
+            State::Scheduled
+        });
         let starts_session = forced.is_none() && immediate;
         let reason = (state == State::Completed).then(|| {
-            request.get("_callback_reason").filter(|r| !r.is_empty()).cloned().unwrap_or_else(|| reason::NOT_AVAILABLE.into())
+            request
+                .get("_callback_reason")
+                .filter(|r| !r.is_empty())
+                .cloned()
+                .unwrap_or_else(|| reason::NOT_AVAILABLE.into())
         });
         let mut record = CallbackRecord {
             id: id.clone(),
@@ -322,9 +372,14 @@ impl Callbacks {
         };
         let lookups = self.lookup_entries(&record);
         self.store.insert(&record, &lookups).await.map_err(store_error)?;
-        self.reporter.accepted(service_name, &id, state != State::Scheduled);
+        self.reporter
+            .accepted(service_name, &id, state != State::Scheduled);
         self.arm(&record);
-        let dialog = if starts_session { self.start_session(&mut record).await? } else { None };
+        let dialog = if starts_session {
+            self.start_session(&mut record).await?
+        } else {
+            None
+        };
         Ok(Created { id, dialog })
     }
 
@@ -334,8 +389,11 @@ impl Callbacks {
             return Ok(params.clone());
         };
         let source = self.load(source_id).await?.ok_or_else(|| {
-            CallbackError::new(ErrorCode::CallbackNotFound, format!("Callback {source_id} to copy from cannot be found"))
-                .with("id", source_id.as_str())
+            CallbackError::new(
+                ErrorCode::CallbackNotFound,
+                format!("Callback {source_id} to copy from cannot be found"),
+            )
+            .with("id", source_id.as_str())
         })?;
         if source.state != State::Completed {
             return Err(CallbackError::invalid_operation(format!(
@@ -354,7 +412,12 @@ impl Callbacks {
         if let Some(number) = &source.customer_number {
             request.insert("_customer_number".into(), number.clone());
         }
-        request.extend(params.iter().filter(|(k, _)| *k != "_copy_from_id").map(|(k, v)| (k.clone(), v.clone())));
+        request.extend(
+            params
+                .iter()
+                .filter(|(k, _)| *k != "_copy_from_id")
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         Ok(request)
     }
 
@@ -366,7 +429,11 @@ impl Callbacks {
             return Ok(None);
         };
         let attempts = option_i64(&record.properties, "_max_ors_submit_attempts")
-            .or_else(|| self.config.service(&record.service).map(|s| s.max_submit_attempts as i64))
+            .or_else(|| {
+                self.config
+                    .service(&record.service)
+                    .map(|s| s.max_submit_attempts as i64)
+            })
             .unwrap_or(crate::config::DEFAULT_MAX_SUBMIT_ATTEMPTS as i64)
             .max(1);
         let session = self.session_for(record, &session_id);
@@ -385,14 +452,18 @@ impl Callbacks {
                         EngineError::InvalidResponse(_) => "Invalid ORS response".to_string(),
                         e => e.to_string(),
                     };
-                    return Err(CallbackError::new(ErrorCode::OrsError, text).with("service", record.service.as_str()));
+                    return Err(CallbackError::new(ErrorCode::OrsError, text)
+                        .with("service", record.service.as_str()));
                 }
             }
         }
         self.fail_submission(record, &session_id).await?;
         Err(CallbackError::new(
             ErrorCode::OrsMaxSubmitRetries,
-            format!("Callback {} reached maximum attempts to submit to ORS reached ({attempts})", record.id),
+            format!(
+                "Callback {} reached maximum attempts to submit to ORS reached ({attempts})",
+                record.id
+            ),
         )
         .with("id", record.id.as_str())
         .with("max-attempts", attempts))
@@ -418,7 +489,12 @@ impl Callbacks {
     // ---------------------------------------------------------------- R2: cancel
 
     /// Cancels a callback (R2).
-    pub async fn cancel(&self, service_name: &str, id: &str, discard_engine_failure: bool) -> CallbackResult<()> {
+    pub async fn cancel(
+        &self,
+        service_name: &str,
+        id: &str,
+        discard_engine_failure: bool,
+    ) -> CallbackResult<()> {
         check_service(&self.config, service_name, Access::Read)?;
         let mut cancelled_session: Option<String> = None;
         for _ in 0..MAX_CONFLICT_RETRIES {
@@ -435,7 +511,10 @@ impl Callbacks {
                 State::Scheduled => {}
                 _ => match record.session_id.clone() {
                     None if discard_engine_failure => {
-                        tracing::error!(callback = id, "cancel: no session for a {state} callback (discarded)");
+                        tracing::error!(
+                            callback = id,
+                            "cancel: no session for a {state} callback (discarded)"
+                        );
                     }
                     None => {
                         return Err(CallbackError::invalid_operation(format!(
@@ -451,7 +530,8 @@ impl Callbacks {
                             tracing::error!(callback = id, "cancel: engine failure discarded: {e}");
                         }
                         Err(EngineError::InvalidResponse(_)) => {
-                            return Err(CallbackError::new(ErrorCode::OrsError, "Invalid ORS response").with("service", service_name));
+                            return Err(CallbackError::new(ErrorCode::OrsError, "Invalid ORS response")
+                                .with("service", service_name));
                         }
                         Err(e) => {
                             let message = e.to_string();
@@ -501,7 +581,10 @@ impl Callbacks {
             let now = self.now();
             match forced {
                 Some(State::Completed) => {
-                    let why = params.get("_callback_reason").filter(|r| !r.is_empty()).map_or(reason::NOT_AVAILABLE, String::as_str);
+                    let why = params
+                        .get("_callback_reason")
+                        .filter(|r| !r.is_empty())
+                        .map_or(reason::NOT_AVAILABLE, String::as_str);
                     record.complete(why, now);
                 }
                 Some(State::Scheduled) => {
@@ -533,7 +616,13 @@ impl Callbacks {
         Err(conflict(id))
     }
 
-    async fn reschedule(&self, service: &ServiceConfig, id: &str, new_time: &str, params: &Params) -> CallbackResult<()> {
+    async fn reschedule(
+        &self,
+        service: &ServiceConfig,
+        id: &str,
+        new_time: &str,
+        params: &Params,
+    ) -> CallbackResult<()> {
         for _ in 0..MAX_CONFLICT_RETRIES {
             let mut record = self.load_in_service(&service.name, id).await?;
             if record.state != State::Scheduled {
@@ -547,7 +636,13 @@ impl Callbacks {
             let desired = parse_time_param("_new_desired_time", new_time)?;
             let now = self.now();
             let ttl = self.ttl_secs(&record);
-            check_desired_window(id, desired, now, self.past_window_secs(ttl), self.config.callback.desired_time_max_future)?;
+            check_desired_window(
+                id,
+                desired,
+                now,
+                self.past_window_secs(ttl),
+                self.config.callback.desired_time_max_future,
+            )?;
             self.apply_properties(service, &mut record, params, false)?;
             let ttl = self.ttl_secs(&record);
             record.desired_time = desired;
@@ -569,18 +664,27 @@ impl Callbacks {
 
     /// Merges R3 body properties into a record. `engine_mode` (update without a new time)
     /// also lets the engine set `_ors_session_id` and `_desired_time`.
-    fn apply_properties(&self, service: &ServiceConfig, record: &mut CallbackRecord, params: &Params, engine_mode: bool) -> CallbackResult<()> {
+    fn apply_properties(
+        &self,
+        service: &ServiceConfig,
+        record: &mut CallbackRecord,
+        params: &Params,
+        engine_mode: bool,
+    ) -> CallbackResult<()> {
         for (key, value) in params {
             match key.as_str() {
-                "_callback_state" | "_callback_reason" | "_new_desired_time" | "_copy_from_id" | "_id" | "_service_name"
-                | "_time_scheduled" | "_expiration_time" => {}
+                "_callback_state" | "_callback_reason" | "_new_desired_time" | "_copy_from_id" | "_id"
+                | "_service_name" | "_time_scheduled" | "_expiration_time" => {}
                 "_ors_session_id" if engine_mode => {
                     record.session_id = Some(value.clone()).filter(|v| !v.is_empty());
                 }
                 "_ors_session_id" => {}
                 "_customer_number" => {
-                    let fix_plus = option_flag(&record.properties, "_fix_plus_on_int_phone_numbers") || service.fix_plus;
-                    record.customer_number = Some(normalize_number(value, fix_plus)).filter(|n| !n.is_empty());
+                    check_number_rules_configured(&service.name, &record.properties)?;
+                    let fix_plus =
+                        option_flag(&record.properties, "_fix_plus_on_int_phone_numbers") || service.fix_plus;
+                    record.customer_number =
+                        Some(normalize_number(value, fix_plus)).filter(|n| !n.is_empty());
                 }
                 "_desired_time" if engine_mode => {
                     record.desired_time = parse_time_param("_desired_time", value)?;
@@ -589,7 +693,10 @@ impl Callbacks {
                 "_desired_time" => {}
                 option if option.starts_with('_') => {
                     crate::config::service_check_typed_option(option, value).map_err(|problem| {
-                        CallbackError::bad_parameter(option, format!("Invalid value for option {option}: {problem}"))
+                        CallbackError::bad_parameter(
+                            option,
+                            format!("Invalid value for option {option}: {problem}"),
+                        )
                     })?;
                     record.properties.insert(key.clone(), value.clone());
                 }
@@ -611,7 +718,11 @@ impl Callbacks {
 
     /// Callbacks whose lookup properties are or were equal to the given values (R6 with a
     /// service, R7 across services), with the state and desired-time filters applied.
-    pub async fn lookup(&self, service_name: Option<&str>, query: &[(String, String)]) -> CallbackResult<Vec<CallbackRecord>> {
+    pub async fn lookup(
+        &self,
+        service_name: Option<&str>,
+        query: &[(String, String)],
+    ) -> CallbackResult<Vec<CallbackRecord>> {
         let service = match service_name {
             Some(name) => Some(check_service(&self.config, name, Access::Read)?),
             None => None,
@@ -627,7 +738,10 @@ impl Callbacks {
                         "AND" => false,
                         "OR" => true,
                         _ => {
-                            return Err(CallbackError::bad_parameter("operand", format!("Invalid value for operand: '{value}' (expected AND or OR)")));
+                            return Err(CallbackError::bad_parameter(
+                                "operand",
+                                format!("Invalid value for operand: '{value}' (expected AND or OR)"),
+                            ));
                         }
                     }
                 }
@@ -639,16 +753,31 @@ impl Callbacks {
             }
         }
         if terms.is_empty() {
-            return Err(CallbackError::new(ErrorCode::BadParameter, "No lookup possible. No properties to look for."));
+            return Err(CallbackError::new(
+                ErrorCode::BadParameter,
+                "No lookup possible. No properties to look for.",
+            ));
         }
         let allowed: BTreeSet<&str> = match service {
             Some(s) => s.lookup_keys.iter().map(String::as_str).collect(),
-            None => self.config.services.values().flat_map(|s| s.lookup_keys.iter().map(String::as_str)).chain(["_customer_number"]).collect(),
+            None => self
+                .config
+                .services
+                .values()
+                .flat_map(|s| s.lookup_keys.iter().map(String::as_str))
+                .chain(["_customer_number"])
+                .collect(),
         };
         if terms.iter().any(|(k, _)| !allowed.contains(k.as_str())) {
-            let properties: Map<String, Value> = terms.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
-            return Err(CallbackError::new(ErrorCode::BadParameter, format!("No such lookup possible for {}", render_properties(&terms)))
-                .with("properties", properties));
+            let properties: Map<String, Value> = terms
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+                .collect();
+            return Err(CallbackError::new(
+                ErrorCode::BadParameter,
+                format!("No such lookup possible for {}", render_properties(&terms)),
+            )
+            .with("properties", properties));
         }
         let fix_plus = service.map_or(self.config.callback.fix_plus, |s| s.fix_plus);
         for (key, value) in terms.iter_mut() {
@@ -658,7 +787,11 @@ impl Callbacks {
         }
         let records = self
             .store
-            .lookup(&LookupQuery { service: service_name.map(str::to_string), terms, any })
+            .lookup(&LookupQuery {
+                service: service_name.map(str::to_string),
+                terms,
+                any,
+            })
             .await
             .map_err(store_error)?;
         Ok(records
@@ -679,12 +812,20 @@ impl Callbacks {
             .filter(|_| record.state.is_in_session())
             .and_then(|s| self.engine.position(s))
             .ok_or_else(|| {
-                CallbackError::invalid_operation(format!("Callback {id} has no active session - _callback_state={}", record.state))
-                    .with("id", id)
-                    .with("state", record.state.as_str())
+                CallbackError::invalid_operation(format!(
+                    "Callback {id} has no active session - _callback_state={}",
+                    record.state
+                ))
+                .with("id", id)
+                .with("state", record.state.as_str())
             })?;
         let ewt_secs = self.ewt_secs(&record.service, &record.properties).unwrap_or(0);
-        Ok(QueueInfo { record, position, ewt_secs, now: self.now() })
+        Ok(QueueInfo {
+            record,
+            position,
+            ewt_secs,
+            now: self.now(),
+        })
     }
 
     /// Delivers `resume_session` or `fail_session` (R14); `Ok(false)` for an unknown session.
@@ -735,7 +876,11 @@ impl Callbacks {
     /// Handles a due timer: looks at the record and does what its state calls for now.
     pub async fn on_timer(&self, id: &str, _kind: TimerKind) {
         if let Err(e) = self.run_timer(id).await {
-            tracing::error!(callback = id, "timer failed, retrying in {} s: {e}", RECHECK_MS / 1000);
+            tracing::error!(
+                callback = id,
+                "timer failed, retrying in {} s: {e}",
+                RECHECK_MS / 1000
+            );
             self.timers.set(id, self.now() + RECHECK_MS, TimerKind::Recheck);
         }
     }
@@ -750,7 +895,12 @@ impl Callbacks {
             match record.state {
                 State::Completed => {
                     if now >= record.expiration_time + self.config.callback.purge_grace * 1000 {
-                        if !self.store.delete(id, Some(record.version)).await.map_err(store_error)? {
+                        if !self
+                            .store
+                            .delete(id, Some(record.version))
+                            .await
+                            .map_err(store_error)?
+                        {
                             continue;
                         }
                         self.timers.cancel(id);
@@ -800,10 +950,15 @@ impl Callbacks {
         for seed in &seeds {
             match seed.state {
                 State::Scheduled => {
-                    let buffer = seed.buffer_secs.unwrap_or_else(|| self.config.service(&seed.service).map_or(0, |s| s.buffer_secs));
-                    self.timers.set(&seed.id, seed.desired_time - buffer * 1000, TimerKind::Wake);
+                    let buffer = seed
+                        .buffer_secs
+                        .unwrap_or_else(|| self.config.service(&seed.service).map_or(0, |s| s.buffer_secs));
+                    self.timers
+                        .set(&seed.id, seed.desired_time - buffer * 1000, TimerKind::Wake);
                 }
-                State::Completed => self.timers.set(&seed.id, seed.expiration_time + grace, TimerKind::Purge),
+                State::Completed => self
+                    .timers
+                    .set(&seed.id, seed.expiration_time + grace, TimerKind::Purge),
                 _ => self.timers.set(&seed.id, seed.expiration_time, TimerKind::Expire),
             }
         }
@@ -815,13 +970,21 @@ impl Callbacks {
                 sessions += 1;
             }
         }
-        Ok(Recovery { records: seeds.len(), sessions })
+        Ok(Recovery {
+            records: seeds.len(),
+            sessions,
+        })
     }
 }
 
 /// `_customer_number`, or with `_mandatory_customer_lookup_keys` one of those keys, must be
 /// present and non-empty (spec 40 §5.4, §6.1 step 5).
-fn check_customer_identity(service: &ServiceConfig, id: &str, number: Option<&str>, options: &BTreeMap<String, String>) -> CallbackResult<()> {
+fn check_customer_identity(
+    service: &ServiceConfig,
+    id: &str,
+    number: Option<&str>,
+    options: &BTreeMap<String, String>,
+) -> CallbackResult<()> {
     if !service.mandatory_lookup_keys.is_empty() {
         let present = |key: &str| match key {
             "_customer_number" => number.is_some_and(|n| !n.is_empty()),
@@ -833,7 +996,10 @@ fn check_customer_identity(service: &ServiceConfig, id: &str, number: Option<&st
         let keys = &service.mandatory_lookup_keys;
         return Err(CallbackError::new(
             ErrorCode::BadParameter,
-            format!("Callback {id} does not contain the mandatory customer lookup keys [{}]", keys.join(", ")),
+            format!(
+                "Callback {id} does not contain the mandatory customer lookup keys [{}]",
+                keys.join(", ")
+            ),
         )
         .with("keys", keys.clone())
         .with("id", id));

@@ -15,9 +15,15 @@ pub enum Access {
 }
 
 /// Finds a service and checks that it can serve the request.
-pub fn check_service<'c>(config: &'c Config, name: &str, access: Access) -> CallbackResult<&'c ServiceConfig> {
+pub fn check_service<'c>(
+    config: &'c Config,
+    name: &str,
+    access: Access,
+) -> CallbackResult<&'c ServiceConfig> {
     let bad = |message: String| CallbackError::bad_configuration(name, message);
-    let service = config.service(name).ok_or_else(|| bad(format!("Service undefined: {name}")))?;
+    let service = config
+        .service(name)
+        .ok_or_else(|| bad(format!("Service undefined: {name}")))?;
     match service.option("_type") {
         Some("ors") => {}
         Some("builtin") if access == Access::Availability => {}
@@ -76,11 +82,23 @@ mod tests {
         let config = Config::parse(CONFIG, "t").unwrap();
         assert!(check_service(&config, "ok", Access::Write).is_ok());
         assert_eq!(message("nosuch", Access::Read), "Service undefined: nosuch");
-        assert_eq!(message("builtin", Access::Write), "Service builtin has option _type != ors");
+        assert_eq!(
+            message("builtin", Access::Write),
+            "Service builtin has option _type != ors"
+        );
         assert!(check_service(&config, "builtin", Access::Availability).is_ok());
-        assert_eq!(message("weird", Access::Read), "Service weird has unknown value for option _type");
-        assert_eq!(message("notcb", Access::Read), "Service notcb has option _service != callback");
-        assert!(message("chat", Access::Write).starts_with("Missing default_chat_endpoint option in chat section"));
+        assert_eq!(
+            message("weird", Access::Read),
+            "Service weird has unknown value for option _type"
+        );
+        assert_eq!(
+            message("notcb", Access::Read),
+            "Service notcb has option _service != callback"
+        );
+        assert!(
+            message("chat", Access::Write)
+                .starts_with("Missing default_chat_endpoint option in chat section")
+        );
         assert!(check_service(&config, "chat", Access::Read).is_ok());
     }
 }

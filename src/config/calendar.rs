@@ -23,10 +23,15 @@ impl CalendarConfig {
         let place = format!("calendar.{name}");
         let s = Section::new(file, &place, table);
         s.only_known(&["timezone", "weekly"])?;
-        let tz_text = s.string("timezone")?.ok_or_else(|| s.invalid("timezone", "missing (an IANA name such as Europe/Paris)"))?;
-        let timezone: Tz = tz_text
-            .parse()
-            .map_err(|_| s.invalid("timezone", format!("unknown time zone '{tz_text}' (use an IANA name such as Europe/Paris)")))?;
+        let tz_text = s
+            .string("timezone")?
+            .ok_or_else(|| s.invalid("timezone", "missing (an IANA name such as Europe/Paris)"))?;
+        let timezone: Tz = tz_text.parse().map_err(|_| {
+            s.invalid(
+                "timezone",
+                format!("unknown time zone '{tz_text}' (use an IANA name such as Europe/Paris)"),
+            )
+        })?;
         let weekly_t = s.table("weekly")?;
         let weekly_place = format!("{place}.weekly");
         let ws = Section::new(file, &weekly_place, &weekly_t);
@@ -37,7 +42,11 @@ impl CalendarConfig {
                 weekly[i] = parse_day(&text).map_err(|p| ws.invalid(day, p))?;
             }
         }
-        Ok(CalendarConfig { name: name.to_string(), timezone, weekly })
+        Ok(CalendarConfig {
+            name: name.to_string(),
+            timezone,
+            weekly,
+        })
     }
 }
 
@@ -45,7 +54,9 @@ impl CalendarConfig {
 pub fn parse_day(text: &str) -> Result<DayHours, String> {
     let mut out: DayHours = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (a, b) = part.split_once('-').ok_or_else(|| format!("expected HH:MM-HH:MM, got '{part}'"))?;
+        let (a, b) = part
+            .split_once('-')
+            .ok_or_else(|| format!("expected HH:MM-HH:MM, got '{part}'"))?;
         let start = parse_hhmm(a.trim()).ok_or_else(|| format!("bad start time in '{part}'"))?;
         let end = parse_hhmm(b.trim()).ok_or_else(|| format!("bad end time in '{part}'"))?;
         if start >= end {
@@ -82,10 +93,17 @@ mod tests {
     #[test]
     fn day_hours() {
         assert_eq!(parse_day("08:00-20:00").unwrap(), vec![(480, 1200)]);
-        assert_eq!(parse_day("13:00-20:00, 08:00-12:00").unwrap(), vec![(480, 720), (780, 1200)]);
+        assert_eq!(
+            parse_day("13:00-20:00, 08:00-12:00").unwrap(),
+            vec![(480, 720), (780, 1200)]
+        );
         assert_eq!(parse_day("00:00-24:00").unwrap(), vec![(0, 1440)]);
         assert!(parse_day("20:00-08:00").unwrap_err().contains("ends before"));
-        assert!(parse_day("08:00-12:00,11:00-13:00").unwrap_err().contains("overlap"));
+        assert!(
+            parse_day("08:00-12:00,11:00-13:00")
+                .unwrap_err()
+                .contains("overlap")
+        );
         assert!(parse_day("8-12").is_err());
         assert!(parse_day("08:00-25:00").is_err());
     }

@@ -15,7 +15,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub use calendar::{CalendarConfig, DayHours};
-pub use service::{DEFAULT_MAX_SUBMIT_ATTEMPTS, DEFAULT_TTL_SECS, EwtSource, ServiceConfig, check_typed_option as service_check_typed_option, is_valid_key};
+pub use service::{
+    DEFAULT_MAX_SUBMIT_ATTEMPTS, DEFAULT_TTL_SECS, EwtSource, ServiceConfig,
+    check_typed_option as service_check_typed_option, is_valid_key,
+};
 use values::{Section, TomlTable};
 
 /// The embedded demo configuration (`src/config/demo.toml`).
@@ -137,7 +140,9 @@ impl Config {
         })?;
         let mut warnings = Vec::new();
         let top = Section::new(file, "", &root);
-        top.only_known(&["http", "sip", "storage", "node", "callback", "chat", "user", "calendar", "service"])?;
+        top.only_known(&[
+            "http", "sip", "storage", "node", "callback", "chat", "user", "calendar", "service",
+        ])?;
 
         let http_t = top.table("http")?;
         let http_s = Section::new(file, "http", &http_t);
@@ -159,9 +164,18 @@ impl Config {
         storage_s.only_known(&["backend", "path"])?;
         let storage = match storage_s.string("backend")?.as_deref().unwrap_or("sqlite") {
             "sqlite" => StorageConfig::Sqlite {
-                path: PathBuf::from(storage_s.string("path")?.unwrap_or_else(|| "./data/boomerang.db".into())),
+                path: PathBuf::from(
+                    storage_s
+                        .string("path")?
+                        .unwrap_or_else(|| "./data/boomerang.db".into()),
+                ),
             },
-            other => return Err(storage_s.invalid("backend", format!("unknown storage backend '{other}' (known: sqlite)"))),
+            other => {
+                return Err(storage_s.invalid(
+                    "backend",
+                    format!("unknown storage backend '{other}' (known: sqlite)"),
+                ));
+            }
         };
 
         let node_t = top.table("node")?;
@@ -175,7 +189,12 @@ impl Config {
             returned_keys: cb_s.list("returned-keys")?,
             filter_keys: cb_s.list("filter-keys")?,
             fix_plus: cb_s.boolean("_fix_plus_on_int_phone_numbers", false)?,
-            desired_time_max_future: cb_s.integer_in("desired_time_max_future", 30 * 86400, 60, 10 * 365 * 86400)?,
+            desired_time_max_future: cb_s.integer_in(
+                "desired_time_max_future",
+                30 * 86400,
+                60,
+                10 * 365 * 86400,
+            )?,
             desired_time_max_past: cb_s.optional_integer_in("desired_time_max_past", 0, 10 * 365 * 86400)?,
             purge_grace: cb_s.integer_in("purge_grace", 3600, 0, 365 * 86400)?,
         };
@@ -242,9 +261,15 @@ mod tests {
     #[test]
     fn bad_values_name_file_section_and_option() {
         let e = error_of("[service.s1]\n_type='ors'\n_ttl='abc'\n");
-        assert_eq!(e, "test.toml: [service.s1] _ttl: expected a whole number of seconds from 1 to 315360000, got 'abc'");
+        assert_eq!(
+            e,
+            "test.toml: [service.s1] _ttl: expected a whole number of seconds from 1 to 315360000, got 'abc'"
+        );
         let e = error_of("[service.s1]\n_wait_for_agent='maybe'\n");
-        assert!(e.starts_with("test.toml: [service.s1] _wait_for_agent: expected true or false"), "{e}");
+        assert!(
+            e.starts_with("test.toml: [service.s1] _wait_for_agent: expected true or false"),
+            "{e}"
+        );
         let e = error_of("[http]\nlisten='nowhere'\n");
         assert!(e.starts_with("test.toml: [http] listen:"), "{e}");
         let e = error_of("[htp]\n");
@@ -254,12 +279,19 @@ mod tests {
         let e = error_of("this is not toml");
         assert!(e.starts_with("test.toml: not valid TOML"), "{e}");
         let e = error_of("[calendar.c]\ntimezone='Mars/Olympus'\n");
-        assert!(e.starts_with("test.toml: [calendar.c] timezone: unknown time zone"), "{e}");
+        assert!(
+            e.starts_with("test.toml: [calendar.c] timezone: unknown time zone"),
+            "{e}"
+        );
     }
 
     #[test]
     fn unknown_service_options_are_kept() {
-        let c = Config::parse("[service.s1]\n_type='ors'\n_service='callback'\n_foo_bar=7\n", "t").unwrap();
+        let c = Config::parse(
+            "[service.s1]\n_type='ors'\n_service='callback'\n_foo_bar=7\n",
+            "t",
+        )
+        .unwrap();
         assert_eq!(c.service("s1").unwrap().option("_foo_bar"), Some("7"));
     }
 

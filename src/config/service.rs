@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use super::ConfigError;
 use super::calendar::CalendarConfig;
 use super::values::{Section, TomlTable, option_text, parse_bool, split_list};
-use super::ConfigError;
 
 /// Options whose value is a whole number, with their allowed range and unit.
 const NUMERIC_OPTIONS: &[(&str, i64, i64, &str)] = &[
@@ -51,10 +51,19 @@ pub fn is_valid_key(key: &str) -> bool {
 /// Checks the value of a typed option (numbers, booleans); `Err` describes the problem.
 pub fn check_typed_option(key: &str, value: &str) -> Result<(), String> {
     if let Some((_, min, max, unit)) = NUMERIC_OPTIONS.iter().find(|(k, ..)| *k == key) {
-        let ok = value.trim().parse::<i64>().is_ok_and(|n| (*min..=*max).contains(&n));
+        let ok = value
+            .trim()
+            .parse::<i64>()
+            .is_ok_and(|n| (*min..=*max).contains(&n));
         if !ok {
-            let unit = if unit.is_empty() { String::new() } else { format!(" of {unit}") };
-            return Err(format!("expected a whole number{unit} from {min} to {max}, got '{value}'"));
+            let unit = if unit.is_empty() {
+                String::new()
+            } else {
+                format!(" of {unit}")
+            };
+            return Err(format!(
+                "expected a whole number{unit} from {min} to {max}, got '{value}'"
+            ));
         }
     } else if BOOLEAN_OPTIONS.contains(&key) && parse_bool(value).is_none() {
         return Err(format!("expected true or false, got '{value}'"));
@@ -68,7 +77,12 @@ pub enum EwtSource {
     /// `_request_ewt_service`: another service whose queue is asked.
     Service(String),
     /// `_request_queue_time_stat`: `statistic;object type;object id[;tenant]`.
-    Statistic { statistic: String, object_type: String, object_id: String, tenant: Option<String> },
+    Statistic {
+        statistic: String,
+        object_type: String,
+        object_id: String,
+        tenant: Option<String>,
+    },
     /// `_urs_ewt_vq`, `_urs_virtual_queue` or `_vq`: a virtual queue.
     VirtualQueue(String),
 }
@@ -142,7 +156,8 @@ impl ServiceConfig {
             check_typed_option(key, &text).map_err(|p| s.invalid(key, p))?;
             params.insert(key.clone(), text);
         }
-        let mut warn = |option: &str, text: String| warnings.push(format!("{file}: [{place}] {option}: {text}"));
+        let mut warn =
+            |option: &str, text: String| warnings.push(format!("{file}: [{place}] {option}: {text}"));
 
         let mut tokens = Vec::new();
         for (key, value) in &params {
@@ -160,30 +175,59 @@ impl ServiceConfig {
         let get = |k: &str| params.get(k).map(String::as_str);
         match get("_type") {
             Some("ors") => {}
-            Some("builtin") => warn("_type", "builtin: start/cancel/update requests are refused with 50020 (availability works)".into()),
-            other => warn("_type", format!("{}: every request is refused with 50020", other.map_or("missing".into(), |t| format!("unknown value '{t}'")))),
+            Some("builtin") => warn(
+                "_type",
+                "builtin: start/cancel/update requests are refused with 50020 (availability works)".into(),
+            ),
+            other => warn(
+                "_type",
+                format!(
+                    "{}: every request is refused with 50020",
+                    other.map_or("missing".into(), |t| format!("unknown value '{t}'"))
+                ),
+            ),
         }
         if get("_service") != Some("callback") {
-            warn("_service", "not 'callback': every request is refused with 50020".into());
+            warn(
+                "_service",
+                "not 'callback': every request is refused with 50020".into(),
+            );
         }
         if get("_media_type") == Some("chat") {
             for needed in ["default_chat_endpoint", "default_client_timeout"] {
                 if !chat.contains_key(needed) {
-                    warn("_media_type", format!("chat, but the [chat] section has no {needed}: requests are refused with 50020"));
+                    warn(
+                        "_media_type",
+                        format!(
+                            "chat, but the [chat] section has no {needed}: requests are refused with 50020"
+                        ),
+                    );
                 }
             }
         }
         if let Some(cal) = get("_business_hours_service")
             && !calendars.contains_key(cal)
         {
-            warn("_business_hours_service", format!("no [calendar.{cal}] section: requests are refused with 50020"));
+            warn(
+                "_business_hours_service",
+                format!("no [calendar.{cal}] section: requests are refused with 50020"),
+            );
         }
         if let Err(stat) = EwtSource::from_options(&params) {
-            warn("_request_queue_time_stat", format!("'{stat}' is not statistic;type;id[;tenant]: requests are refused with 50020"));
+            warn(
+                "_request_queue_time_stat",
+                format!("'{stat}' is not statistic;type;id[;tenant]: requests are refused with 50020"),
+            );
         }
-        for option in ["_disallow_impossible_phone_numbers", "_disallow_premium_phone_numbers"] {
+        for option in [
+            "_disallow_impossible_phone_numbers",
+            "_disallow_premium_phone_numbers",
+        ] {
             if get(option).and_then(parse_bool) == Some(true) && get("_default_country").is_none() {
-                warn(option, "set without _default_country: requests are refused with 50020".into());
+                warn(
+                    option,
+                    "set without _default_country: requests are refused with 50020".into(),
+                );
             }
         }
         let mut overwritable = Vec::new();
@@ -191,24 +235,34 @@ impl ServiceConfig {
             if item == "_ors" || item == "_target" {
                 overwritable.push(item);
             } else {
-                warn("_overwritable_options", format!("'{item}' ignored: only _ors and _target may be overwritten"));
+                warn(
+                    "_overwritable_options",
+                    format!("'{item}' ignored: only _ors and _target may be overwritten"),
+                );
             }
         }
         let mut lookup_keys = split_list(get("_customer_lookup_keys").unwrap_or(""));
         if !lookup_keys.iter().any(|k| k == "_customer_number") {
             lookup_keys.insert(0, "_customer_number".to_string());
         }
-        let number = |k: &str, default: i64| get(k).and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(default);
+        let number = |k: &str, default: i64| {
+            get(k)
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(default)
+        };
         Ok(ServiceConfig {
             name: name.to_string(),
             tokens,
             ttl_secs: number("_ttl", DEFAULT_TTL_SECS),
             buffer_secs: number("_request_execution_time_buffer", 0),
-            max_submit_attempts: number("_max_ors_submit_attempts", DEFAULT_MAX_SUBMIT_ATTEMPTS as i64) as u32,
+            max_submit_attempts: number("_max_ors_submit_attempts", DEFAULT_MAX_SUBMIT_ATTEMPTS as i64)
+                as u32,
             lookup_keys,
             mandatory_lookup_keys: split_list(get("_mandatory_customer_lookup_keys").unwrap_or("")),
             overwritable,
-            fix_plus: get("_fix_plus_on_int_phone_numbers").and_then(parse_bool).unwrap_or(false),
+            fix_plus: get("_fix_plus_on_int_phone_numbers")
+                .and_then(parse_bool)
+                .unwrap_or(false),
             params,
         })
     }
@@ -254,11 +308,23 @@ mod tests {
         let mut o = BTreeMap::new();
         o.insert("_vq".to_string(), "VQ1".to_string());
         o.insert("_request_ewt_service".to_string(), "other".to_string());
-        assert_eq!(EwtSource::from_options(&o), Ok(Some(EwtSource::Service("other".into()))));
+        assert_eq!(
+            EwtSource::from_options(&o),
+            Ok(Some(EwtSource::Service("other".into())))
+        );
         o.remove("_request_ewt_service");
-        assert_eq!(EwtSource::from_options(&o), Ok(Some(EwtSource::VirtualQueue("VQ1".into()))));
-        o.insert("_request_queue_time_stat".into(), "ExpectedWaitTime;Queue;8999@SIP_Server;Environment".into());
-        assert!(matches!(EwtSource::from_options(&o), Ok(Some(EwtSource::Statistic { .. }))));
+        assert_eq!(
+            EwtSource::from_options(&o),
+            Ok(Some(EwtSource::VirtualQueue("VQ1".into())))
+        );
+        o.insert(
+            "_request_queue_time_stat".into(),
+            "ExpectedWaitTime;Queue;8999@SIP_Server;Environment".into(),
+        );
+        assert!(matches!(
+            EwtSource::from_options(&o),
+            Ok(Some(EwtSource::Statistic { .. }))
+        ));
         o.insert("_request_queue_time_stat".into(), "garbage".into());
         assert_eq!(EwtSource::from_options(&o), Err("garbage".into()));
         assert_eq!(EwtSource::from_options(&BTreeMap::new()), Ok(None));

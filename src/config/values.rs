@@ -32,7 +32,11 @@ impl<'a> Section<'a> {
     pub fn only_known(&self, known: &[&str]) -> Result<(), ConfigError> {
         for key in self.table.keys() {
             if !known.contains(&key.as_str()) {
-                let what = if self.name.is_empty() { "unknown section" } else { "unknown option" };
+                let what = if self.name.is_empty() {
+                    "unknown section"
+                } else {
+                    "unknown option"
+                };
                 return Err(self.invalid(key, format!("{what} (known: {})", known.join(", "))));
             }
         }
@@ -71,8 +75,12 @@ impl<'a> Section<'a> {
 
     pub fn socket_addr(&self, key: &str, default: &str) -> Result<SocketAddr, ConfigError> {
         let text = self.string(key)?.unwrap_or_else(|| default.to_string());
-        text.parse()
-            .map_err(|_| self.invalid(key, format!("expected an address such as 127.0.0.1:8080, got '{text}'")))
+        text.parse().map_err(|_| {
+            self.invalid(
+                key,
+                format!("expected an address such as 127.0.0.1:8080, got '{text}'"),
+            )
+        })
     }
 
     pub fn optional_integer_in(&self, key: &str, min: i64, max: i64) -> Result<Option<i64>, ConfigError> {
@@ -127,7 +135,11 @@ impl<'a> Section<'a> {
     pub fn text_map(&self) -> Result<BTreeMap<String, String>, ConfigError> {
         self.table
             .iter()
-            .map(|(k, v)| option_text(v).map(|t| (k.clone(), t)).map_err(|p| self.invalid(k, p)))
+            .map(|(k, v)| {
+                option_text(v)
+                    .map(|t| (k.clone(), t))
+                    .map_err(|p| self.invalid(k, p))
+            })
             .collect()
     }
 }
@@ -157,7 +169,11 @@ pub fn parse_bool(text: &str) -> Option<bool> {
 
 /// Splits a comma-separated list, trimming items and dropping empty ones.
 pub fn split_list(text: &str) -> Vec<String> {
-    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn show(value: &toml::Value) -> String {
@@ -183,11 +199,16 @@ pub fn users(file: &str, root: &TomlTable) -> Result<Vec<User>, ConfigError> {
         };
         let s = Section::new(file, &place, t);
         s.only_known(&["name", "password", "roles"])?;
-        let name = s.string("name")?.filter(|n| !n.is_empty()).ok_or_else(|| s.invalid("name", "missing"))?;
+        let name = s
+            .string("name")?
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| s.invalid("name", "missing"))?;
         if name.contains(':') {
             return Err(s.invalid("name", "a user name cannot contain ':'"));
         }
-        let password = s.string("password")?.ok_or_else(|| s.invalid("password", "missing"))?;
+        let password = s
+            .string("password")?
+            .ok_or_else(|| s.invalid("password", "missing"))?;
         let mut roles = Vec::new();
         for r in s.list("roles")? {
             roles.push(match r.as_str() {
@@ -197,7 +218,9 @@ pub fn users(file: &str, root: &TomlTable) -> Result<Vec<User>, ConfigError> {
                 other => {
                     return Err(s.invalid(
                         "roles",
-                        format!("unknown role '{other}' (known: Administrator, Supervisor, CallbackReadOnly)"),
+                        format!(
+                            "unknown role '{other}' (known: Administrator, Supervisor, CallbackReadOnly)"
+                        ),
                     ));
                 }
             });
@@ -208,7 +231,11 @@ pub fn users(file: &str, root: &TomlTable) -> Result<Vec<User>, ConfigError> {
         if users.iter().any(|u: &User| u.name == name) {
             return Err(s.invalid("name", format!("user '{name}' is defined twice")));
         }
-        users.push(User { name, password, roles });
+        users.push(User {
+            name,
+            password,
+            roles,
+        });
     }
     Ok(users)
 }

@@ -15,7 +15,11 @@ pub struct Reporter {
 
 impl Reporter {
     pub fn accepted(&self, service: &str, id: &str, immediate: bool) {
-        let counter = if immediate { &self.accepted_immediate } else { &self.accepted_scheduled };
+        let counter = if immediate {
+            &self.accepted_immediate
+        } else {
+            &self.accepted_scheduled
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         tracing::info!(target: "report", event = "accepted", service, id, immediate);
     }

@@ -68,9 +68,18 @@ pub struct SqliteStore {
 }
 
 enum WriteOp {
-    Insert { record: CallbackRecord, lookups: Vec<LookupEntry> },
-    Update { record: CallbackRecord, lookups: Vec<LookupEntry> },
-    Delete { id: String, version: Option<u64> },
+    Insert {
+        record: CallbackRecord,
+        lookups: Vec<LookupEntry>,
+    },
+    Update {
+        record: CallbackRecord,
+        lookups: Vec<LookupEntry>,
+    },
+    Delete {
+        id: String,
+        version: Option<u64>,
+    },
 }
 
 struct WriteJob {
@@ -81,9 +90,13 @@ struct WriteJob {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and starts its writer thread.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let open_error = |message: String| StoreError::Open { path: path.display().to_string(), message };
+        let open_error = |message: String| StoreError::Open {
+            path: path.display().to_string(),
+            message,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| open_error(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| open_error(format!("cannot create {}: {e}", dir.display())))?;
         }
         let mut conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
         configure(&conn).map_err(|e| open_error(e.to_string()))?;
@@ -96,7 +109,10 @@ impl SqliteStore {
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| open_error(format!("cannot start the writer thread: {e}")))?;
-        let readers = Arc::new(ReaderPool { idle: Mutex::new(Vec::new()), path: path.to_path_buf() });
+        let readers = Arc::new(ReaderPool {
+            idle: Mutex::new(Vec::new()),
+            path: path.to_path_buf(),
+        });
         let (checkpoint_path, alive) = (path.to_path_buf(), Arc::downgrade(&readers));
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
@@ -107,7 +123,10 @@ impl SqliteStore {
 
     async fn write(&self, op: WriteOp) -> Result<bool, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.writer.send(WriteJob { op, reply }).await.map_err(|_| StoreError::Closed)?;
+        self.writer
+            .send(WriteJob { op, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -117,7 +136,9 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let pool = self.readers.clone();
-        tokio::task::spawn_blocking(move || pool.with(f)).await.map_err(|_| StoreError::Closed)?
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(|_| StoreError::Closed)?
     }
 }
 
@@ -163,7 +184,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         SCHEMA_VERSION => Ok(()),
         newer => Err(StoreError::Open {
             path: conn.path().unwrap_or("?").to_string(),
-            message: format!("schema version {newer} was written by a newer Boomerang (this one knows {SCHEMA_VERSION})"),
+            message: format!(
+                "schema version {newer} was written by a newer Boomerang (this one knows {SCHEMA_VERSION})"
+            ),
         }),
     }
 }
@@ -179,7 +202,10 @@ impl ReaderPool {
         let conn = match pooled {
             Some(c) => c,
             None => {
-                let c = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
                 c.busy_timeout(std::time::Duration::from_secs(10))?;
                 c
             }
@@ -215,7 +241,12 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
 /// leaves the others of the group intact; any other failure rolls the whole group back and
 /// fails every write of it.
 fn commit_group(conn: &mut Connection, group: &[WriteJob]) -> Vec<Result<bool, StoreError>> {
-    let fail_all = |e: &dyn std::fmt::Display| group.iter().map(|_| Err(StoreError::Write(e.to_string()))).collect();
+    let fail_all = |e: &dyn std::fmt::Display| {
+        group
+            .iter()
+            .map(|_| Err(StoreError::Write(e.to_string())))
+            .collect()
+    };
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => return fail_all(&e),
@@ -297,10 +328,13 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<bool, StoreError> {
                 Some(v) => conn
                     .prepare_cached("DELETE FROM callbacks WHERE id = ?1 AND version = ?2")?
                     .execute(params![id, *v as i64])?,
-                None => conn.prepare_cached("DELETE FROM callbacks WHERE id = ?1")?.execute(params![id])?,
+                None => conn
+                    .prepare_cached("DELETE FROM callbacks WHERE id = ?1")?
+                    .execute(params![id])?,
             };
             if changed == 1 {
-                conn.prepare_cached("DELETE FROM lookups WHERE id = ?1")?.execute(params![id])?;
+                conn.prepare_cached("DELETE FROM lookups WHERE id = ?1")?
+                    .execute(params![id])?;
             }
             Ok(changed == 1)
         }
@@ -311,7 +345,8 @@ fn add_lookups(conn: &Connection, id: &str, lookups: &[LookupEntry]) -> Result<(
     if lookups.is_empty() {
         return Ok(());
     }
-    let mut stmt = conn.prepare_cached("INSERT OR IGNORE INTO lookups (key, value, id) VALUES (?1, ?2, ?3)")?;
+    let mut stmt =
+        conn.prepare_cached("INSERT OR IGNORE INTO lookups (key, value, id) VALUES (?1, ?2, ?3)")?;
     for (key, value) in lookups {
         stmt.execute(params![key, value, id])?;
     }
@@ -319,12 +354,18 @@ fn add_lookups(conn: &Connection, id: &str, lookups: &[LookupEntry]) -> Result<(
 }
 
 fn properties_json(record: &CallbackRecord) -> Result<String, StoreError> {
-    serde_json::to_string(&record.properties).map_err(|e| StoreError::Corrupt { id: record.id.clone(), message: e.to_string() })
+    serde_json::to_string(&record.properties).map_err(|e| StoreError::Corrupt {
+        id: record.id.clone(),
+        message: e.to_string(),
+    })
 }
 
 fn record_from_row(row: &Row<'_>) -> Result<CallbackRecord, StoreError> {
     let id: String = row.get(0)?;
-    let corrupt = |message: String| StoreError::Corrupt { id: id.clone(), message };
+    let corrupt = |message: String| StoreError::Corrupt {
+        id: id.clone(),
+        message,
+    };
     let state_text: String = row.get(2)?;
     let state = State::parse(&state_text).ok_or_else(|| corrupt(format!("unknown state '{state_text}'")))?;
     let paused_from = match row.get::<_, Option<String>>(10)? {
@@ -332,7 +373,8 @@ fn record_from_row(row: &Row<'_>) -> Result<CallbackRecord, StoreError> {
         Some(s) => Some(State::parse(&s).ok_or_else(|| corrupt(format!("unknown paused state '{s}'")))?),
     };
     let properties_text: String = row.get(11)?;
-    let properties = serde_json::from_str(&properties_text).map_err(|e| corrupt(format!("properties: {e}")))?;
+    let properties =
+        serde_json::from_str(&properties_text).map_err(|e| corrupt(format!("properties: {e}")))?;
     let version: i64 = row.get(12)?;
     Ok(CallbackRecord {
         service: row.get(1)?,
@@ -351,7 +393,11 @@ fn record_from_row(row: &Row<'_>) -> Result<CallbackRecord, StoreError> {
     })
 }
 
-fn query_records(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<Vec<CallbackRecord>, StoreError> {
+fn query_records(
+    conn: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<CallbackRecord>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query(args)?;
     let mut out = Vec::new();
@@ -363,22 +409,37 @@ fn query_records(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> R
 
 fn get_one(conn: &Connection, id: &str) -> Result<Option<CallbackRecord>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM callbacks WHERE id = ?1"))?;
-    let row = stmt.query_row(params![id], |row| Ok(record_from_row(row))).optional()?;
+    let row = stmt
+        .query_row(params![id], |row| Ok(record_from_row(row)))
+        .optional()?;
     row.transpose()
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert(&self, record: &CallbackRecord, lookups: &[LookupEntry]) -> Result<(), StoreError> {
-        self.write(WriteOp::Insert { record: record.clone(), lookups: lookups.to_vec() }).await.map(|_| ())
+        self.write(WriteOp::Insert {
+            record: record.clone(),
+            lookups: lookups.to_vec(),
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn update(&self, record: &CallbackRecord, lookups: &[LookupEntry]) -> Result<bool, StoreError> {
-        self.write(WriteOp::Update { record: record.clone(), lookups: lookups.to_vec() }).await
+        self.write(WriteOp::Update {
+            record: record.clone(),
+            lookups: lookups.to_vec(),
+        })
+        .await
     }
 
     async fn delete(&self, id: &str, version: Option<u64>) -> Result<bool, StoreError> {
-        self.write(WriteOp::Delete { id: id.to_string(), version }).await
+        self.write(WriteOp::Delete {
+            id: id.to_string(),
+            version,
+        })
+        .await
     }
 
     async fn get(&self, id: &str) -> Result<Option<CallbackRecord>, StoreError> {
@@ -429,7 +490,8 @@ impl Store for SqliteStore {
 
     async fn in_session(&self) -> Result<Vec<CallbackRecord>, StoreError> {
         self.read(|conn| {
-            let sql = format!("SELECT {COLUMNS} FROM callbacks WHERE state NOT IN ('SCHEDULED', 'COMPLETED')");
+            let sql =
+                format!("SELECT {COLUMNS} FROM callbacks WHERE state NOT IN ('SCHEDULED', 'COMPLETED')");
             query_records(conn, &sql, [])
         })
         .await
@@ -461,6 +523,9 @@ impl Store for SqliteStore {
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        self.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM callbacks", [], |r| r.get::<_, i64>(0))? as u64)).await
+        self.read(|conn| {
+            Ok(conn.query_row("SELECT COUNT(*) FROM callbacks", [], |r| r.get::<_, i64>(0))? as u64)
+        })
+        .await
     }
 }
