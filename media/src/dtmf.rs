@@ -296,8 +296,7 @@ impl DtmfSender {
     }
 
     fn step_samples(&self) -> u32 {
-        (self.cfg.packet_interval.as_micros() * u128::from(self.cfg.clock_rate) / 1_000_000).max(1)
-            as u32
+        (self.cfg.packet_interval.as_micros() * u128::from(self.cfg.clock_rate) / 1_000_000).max(1) as u32
     }
 
     /// Queue `digits` to be sent from `now` on. All or nothing: an invalid digit or a full
@@ -356,8 +355,7 @@ impl DtmfSender {
             let event = *self.queue.get(self.head)?;
             self.head = (self.head + 1) % self.queue.len();
             self.len -= 1;
-            let total = (self.cfg.digit_duration.as_micros() * u128::from(self.cfg.clock_rate)
-                / 1_000_000)
+            let total = (self.cfg.digit_duration.as_micros() * u128::from(self.cfg.clock_rate) / 1_000_000)
                 .clamp(u128::from(step), 0xFFFF) as u32;
             self.current = Some(Sending {
                 event,
@@ -379,8 +377,7 @@ impl DtmfSender {
             volume: self.cfg.volume,
             duration: s.sent as u16,
         };
-        let result =
-            session.write_telephone_event(now, s.timestamp, first, &payload.to_bytes(), out);
+        let result = session.write_telephone_event(now, s.timestamp, first, &payload.to_bytes(), out);
         // The audio clock runs on while the event replaces audio.
         session.skip_samples(step);
         if end {
@@ -552,8 +549,7 @@ mod tests {
 
     #[test]
     fn sender_and_receiver_agree_end_to_end() {
-        let mut tx_session =
-            RtpSession::new(SessionConfig::g711(Law::Ulaw, 7, 100, 50_000), Time::ZERO);
+        let mut tx_session = RtpSession::new(SessionConfig::g711(Law::Ulaw, 7, 100, 50_000), Time::ZERO);
         let mut rx_session = RtpSession::new(SessionConfig::g711(Law::Ulaw, 8, 1, 1), Time::ZERO);
         let mut tx = DtmfSender::new(DtmfSendConfig::default());
         let mut rx = DtmfReceiver::new(8000, Duration::from_millis(300));

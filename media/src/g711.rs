@@ -323,11 +323,7 @@ mod tests {
             let u_val = (!u_val) as i32;
             let mut t = ((u_val & 0xF) << 3) + BIAS;
             t <<= (u_val & 0x70) >> 4;
-            (if u_val & 0x80 != 0 {
-                BIAS - t
-            } else {
-                t - BIAS
-            }) as i16
+            (if u_val & 0x80 != 0 { BIAS - t } else { t - BIAS }) as i16
         }
     }
 
@@ -404,11 +400,7 @@ mod tests {
             assert_eq!(alaw_encode(alaw_decode(code)), code, "A-law {code:#04x}");
             // µ-law 0x7F is "negative zero"; zero encodes as the positive 0xFF.
             let expected = if code == 0x7F { 0xFF } else { code };
-            assert_eq!(
-                ulaw_encode(ulaw_decode(code)),
-                expected,
-                "µ-law {code:#04x}"
-            );
+            assert_eq!(ulaw_encode(ulaw_decode(code)), expected, "µ-law {code:#04x}");
         }
     }
 
@@ -451,9 +443,7 @@ mod tests {
 
     #[test]
     fn slices_and_transcoding() {
-        let pcm: Vec<i16> = (0..160)
-            .map(|i| ((i * 397) % 20000 - 10000) as i16)
-            .collect();
+        let pcm: Vec<i16> = (0..160).map(|i| ((i * 397) % 20000 - 10000) as i16).collect();
         let mut u = vec![0u8; 160];
         assert_eq!(Law::Ulaw.encode_slice(&pcm, &mut u), 160);
         let mut back = vec![0i16; 160];

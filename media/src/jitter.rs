@@ -232,8 +232,7 @@ impl JitterBuffer {
         match self.cfg.mode {
             JitterMode::Fixed(d) => d,
             JitterMode::Adaptive { min, max } => {
-                let want =
-                    self.frame_duration() + Duration::from_micros((4.0 * self.jitter_us) as u64);
+                let want = self.frame_duration() + Duration::from_micros((4.0 * self.jitter_us) as u64);
                 want.clamp(min, max.max(min))
             }
         }
@@ -531,13 +530,7 @@ mod tests {
         let mut jb = fixed(60);
         for i in 0..10u16 {
             assert_eq!(
-                jb.push(
-                    ms(u64::from(i) * 20),
-                    i,
-                    u32::from(i) * 160,
-                    i == 0,
-                    &payload(i)
-                ),
+                jb.push(ms(u64::from(i) * 20), i, u32::from(i) * 160, i == 0, &payload(i)),
                 PushOutcome::Stored
             );
         }
@@ -567,17 +560,11 @@ mod tests {
     fn duplicates_and_late_packets_are_dropped() {
         let mut jb = fixed(40);
         jb.push(ms(0), 0, 0, false, &payload(0));
-        assert_eq!(
-            jb.push(ms(1), 0, 0, false, &payload(0)),
-            PushOutcome::Duplicate
-        );
+        assert_eq!(jb.push(ms(1), 0, 0, false, &payload(0)), PushOutcome::Duplicate);
         jb.push(ms(20), 1, 160, false, &payload(1));
         let out = drain(&mut jb, 0, 100);
         assert_eq!(out.len(), 2);
-        assert_eq!(
-            jb.push(ms(100), 0, 0, false, &payload(0)),
-            PushOutcome::Late
-        );
+        assert_eq!(jb.push(ms(100), 0, 0, false, &payload(0)), PushOutcome::Late);
         let s = jb.stats();
         assert_eq!((s.duplicates, s.late, s.released), (1, 1, 2));
     }
@@ -586,13 +573,7 @@ mod tests {
     fn loss_gives_a_flagged_concealment_frame() {
         let mut jb = fixed(40);
         for i in [0u16, 1, 3, 4] {
-            jb.push(
-                ms(u64::from(i) * 20),
-                i,
-                u32::from(i) * 160,
-                false,
-                &payload(i),
-            );
+            jb.push(ms(u64::from(i) * 20), i, u32::from(i) * 160, false, &payload(i));
         }
         let out = drain(&mut jb, 0, 300);
         let kinds: Vec<(FrameKind, u16, u64)> = out;
@@ -620,10 +601,7 @@ mod tests {
         jb.push(ms(95), 2, 320, false, &payload(2));
         out.extend(drain(&mut jb, 95, 300));
         assert!(out.iter().all(|f| f.0 == FrameKind::Audio));
-        assert_eq!(
-            out.iter().map(|f| f.1).collect::<Vec<_>>(),
-            vec![0, 1, 2, 3]
-        );
+        assert_eq!(out.iter().map(|f| f.1).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
     }
 
     #[test]
@@ -640,13 +618,7 @@ mod tests {
         let mut jb = fixed(40);
         for i in 0..6u16 {
             let s = 65533u16.wrapping_add(i);
-            jb.push(
-                ms(u64::from(i) * 20),
-                s,
-                u32::from(i) * 160,
-                false,
-                &payload(s),
-            );
+            jb.push(ms(u64::from(i) * 20), s, u32::from(i) * 160, false, &payload(s));
         }
         let seqs: Vec<u16> = drain(&mut jb, 0, 500).iter().map(|f| f.1).collect();
         assert_eq!(seqs, vec![65533, 65534, 65535, 0, 1, 2]);
@@ -661,10 +633,7 @@ mod tests {
         jb.push(ms(40), 2, 8000 * 3600, false, &payload(2));
         jb.push(ms(60), 3, 8000 * 3600 + 160, false, &payload(3));
         let out = drain(&mut jb, 0, 300);
-        assert_eq!(
-            out.iter().map(|f| f.1).collect::<Vec<_>>(),
-            vec![0, 1, 2, 3]
-        );
+        assert_eq!(out.iter().map(|f| f.1).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
         assert!(out.iter().all(|f| f.2 <= 120), "{out:?}");
         assert_eq!(jb.stats().reanchors, 1);
     }
@@ -684,10 +653,7 @@ mod tests {
     #[test]
     fn oversize_payload_is_dropped() {
         let mut jb = fixed(40);
-        assert_eq!(
-            jb.push(ms(0), 0, 0, false, &[0u8; 1000]),
-            PushOutcome::Oversize
-        );
+        assert_eq!(jb.push(ms(0), 0, 0, false, &[0u8; 1000]), PushOutcome::Oversize);
         assert!(jb.is_empty());
     }
 
@@ -696,13 +662,7 @@ mod tests {
         let mut jb = JitterBuffer::new(JitterConfig::adaptive(20));
         // Perfect pacing: the minimum.
         for i in 0..50u16 {
-            jb.push(
-                ms(u64::from(i) * 20),
-                i,
-                u32::from(i) * 160,
-                false,
-                &payload(i),
-            );
+            jb.push(ms(u64::from(i) * 20), i, u32::from(i) * 160, false, &payload(i));
             drain(&mut jb, u64::from(i) * 20, u64::from(i) * 20 + 19);
         }
         assert_eq!(jb.target_delay(), Duration::from_millis(20));
@@ -766,16 +726,7 @@ mod tests {
         let mut jb = JitterBuffer::new(JitterConfig::adaptive(20));
         // 10 s: a 150 ms network stall at 2 s (packets 100..107 arrive together), then calm.
         let arrivals = (0..500u64)
-            .map(|i| {
-                (
-                    if (100..108).contains(&i) {
-                        2160
-                    } else {
-                        i * 20
-                    },
-                    i as u16,
-                )
-            })
+            .map(|i| (if (100..108).contains(&i) { 2160 } else { i * 20 }, i as u16))
             .collect();
         let out = simulate(&mut jb, arrivals, 12_000);
         let seqs: Vec<u16> = out.iter().map(|f| f.1).collect();

@@ -8,8 +8,8 @@ use std::time::Duration;
 use boomerang_media::Time;
 use boomerang_media::g711::Law;
 use boomerang_media::treatment::{
-    self, PlayMode, Player, TreatmentCache, TreatmentError, TreatmentOption, TreatmentSource,
-    inspect, parse_option,
+    self, PlayMode, Player, TreatmentCache, TreatmentError, TreatmentOption, TreatmentSource, inspect,
+    parse_option,
 };
 
 const TONE_HZ: f64 = 1000.0;
@@ -47,9 +47,7 @@ fn write_wav(path: &Path, rate: u32, channels: u16, kind: Kind, amp: f64) {
                 Kind::Int(8) => w.write_sample((x * 127.0).round() as i8).unwrap(),
                 Kind::Int(16) => w.write_sample((x * 32767.0).round() as i16).unwrap(),
                 Kind::Int(24) => w.write_sample((x * 8_388_607.0).round() as i32).unwrap(),
-                Kind::Int(_) => w
-                    .write_sample((x * 2_147_483_647.0).round() as i32)
-                    .unwrap(),
+                Kind::Int(_) => w.write_sample((x * 2_147_483_647.0).round() as i32).unwrap(),
                 Kind::Float => w.write_sample(x as f32).unwrap(),
             }
         }
@@ -136,28 +134,17 @@ fn raw_wav(
 fn g711_wav_files_decode_through_symphonia() {
     let dir = tempfile::tempdir().unwrap();
     for (tag, law) in [(7u16, Law::Ulaw), (6u16, Law::Alaw)] {
-        let pcm: Vec<i16> = (0..2000)
-            .map(|i| (tone(8000, i, 0.5) * 32767.0) as i16)
-            .collect();
+        let pcm: Vec<i16> = (0..2000).map(|i| (tone(8000, i, 0.5) * 32767.0) as i16).collect();
         let codes: Vec<u8> = pcm.iter().map(|&s| law.encode(s)).collect();
         let path = dir.path().join(format!("g711_{tag}.wav"));
         std::fs::write(&path, raw_wav(tag, 8000, 1, 8, &codes, codes.len() as u32)).unwrap();
         let t = treatment::load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(t.len_samples(), 2000);
         // Re-encoding the decoded G.711 gives the same codes back.
-        let same = t
-            .encoded(law)
-            .iter()
-            .zip(&codes)
-            .filter(|(a, b)| a == b)
-            .count();
+        let same = t.encoded(law).iter().zip(&codes).filter(|(a, b)| a == b).count();
         assert!(same >= 1990, "{law:?}: {same} of 2000 codes identical");
         assert!(
-            t.source_format()
-                .unwrap()
-                .codec
-                .to_lowercase()
-                .contains("law"),
+            t.source_format().unwrap().codec.to_lowercase().contains("law"),
             "{:?}",
             t.source_format()
         );
@@ -236,18 +223,11 @@ fn bad_files_give_clear_errors() {
     std::fs::write(p("1mhz.wav"), raw_wav(1, 1_000_000, 1, 16, &data, 1600)).unwrap();
     assert!(matches!(
         expect_err(&p("1mhz.wav")),
-        TreatmentError::SampleRate {
-            rate: 1_000_000,
-            ..
-        }
+        TreatmentError::SampleRate { rate: 1_000_000, .. }
     ));
 
     // A header claiming an hour of audio.
-    std::fs::write(
-        p("long.wav"),
-        raw_wav(1, 8000, 1, 16, &data, 8000 * 2 * 3600),
-    )
-    .unwrap();
+    std::fs::write(p("long.wav"), raw_wav(1, 8000, 1, 16, &data, 8000 * 2 * 3600)).unwrap();
     assert!(matches!(
         expect_err(&p("long.wav")),
         TreatmentError::TooLong { .. }
@@ -292,13 +272,8 @@ fn cache_shares_one_decoding_and_confines_names() {
     let d = cache.get(&spec).unwrap();
     assert!(!Arc::ptr_eq(&a, &d));
     for bad in ["../etc/passwd", "a/../../b.wav", ""] {
-        let e = cache
-            .resolve(&TreatmentSource::Name(bad.into()))
-            .unwrap_err();
-        assert!(
-            matches!(e, TreatmentError::OutsideRoot { .. }),
-            "{bad}: {e}"
-        );
+        let e = cache.resolve(&TreatmentSource::Name(bad.into())).unwrap_err();
+        assert!(matches!(e, TreatmentError::OutsideRoot { .. }), "{bad}: {e}");
     }
     assert!(matches!(
         cache.get(&treatment::TreatmentSpec::new(TreatmentSource::Url(
@@ -387,14 +362,8 @@ fn inspect_reports_format_levels_silence_and_clipping() {
         "{l:?}"
     );
     assert_eq!(l.clipped_samples, 0);
-    assert!(
-        (l.leading_silence.as_secs_f64() - 0.5).abs() < 0.01,
-        "{l:?}"
-    );
-    assert!(
-        (l.trailing_silence.as_secs_f64() - 0.25).abs() < 0.01,
-        "{l:?}"
-    );
+    assert!((l.leading_silence.as_secs_f64() - 0.5).abs() < 0.01, "{l:?}");
+    assert!((l.trailing_silence.as_secs_f64() - 0.25).abs() < 0.01, "{l:?}");
     assert_eq!(r.conversion.as_ref().unwrap(), &Duration::from_millis(1750));
     let text = r.to_string();
     for needle in [

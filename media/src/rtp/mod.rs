@@ -8,11 +8,8 @@ pub mod rtcp;
 mod session;
 mod stats;
 
-pub use packet::{
-    MalformedRtp, RtpBuildError, RtpHeader, RtpPacket, looks_like_rtcp, parse, write,
-};
+pub use packet::{MalformedRtp, RtpBuildError, RtpHeader, RtpPacket, looks_like_rtcp, parse, write};
 pub use session::{
-    DropReason, Incoming, MediaKind, RtpSession, SendError, SessionConfig, SessionCounters,
-    SessionEvent,
+    DropReason, Incoming, MediaKind, RtpSession, SendError, SessionConfig, SessionCounters, SessionEvent,
 };
 pub use stats::{ReceiverStats, ReceptionSnapshot};

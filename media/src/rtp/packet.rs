@@ -170,10 +170,7 @@ mod tests {
         let mut small = [0u8; 20];
         assert_eq!(
             write(&header(), &[0u8; 160], &mut small),
-            Err(RtpBuildError::BufferTooSmall {
-                need: 172,
-                have: 20
-            })
+            Err(RtpBuildError::BufferTooSmall { need: 172, have: 20 })
         );
         let mut h = header();
         h.payload_type = 200;
@@ -207,10 +204,7 @@ mod tests {
         p[0] = 0x90;
         p[14] = 0;
         p[15] = 10;
-        assert!(matches!(
-            parse(&p),
-            Err(MalformedRtp::HeaderTruncated { .. })
-        ));
+        assert!(matches!(parse(&p), Err(MalformedRtp::HeaderTruncated { .. })));
         // Padding longer than the packet.
         let mut p = [0u8; 20];
         p[0] = 0xA0;

@@ -151,16 +151,9 @@ fn parse_block(b: &[u8], at: usize) -> Option<ReportBlock> {
     })
 }
 
-fn parse_blocks(
-    body: &[u8],
-    at: usize,
-    count: usize,
-    pt: u8,
-) -> Result<Vec<ReportBlock>, MalformedRtcp> {
+fn parse_blocks(body: &[u8], at: usize, count: usize, pt: u8) -> Result<Vec<ReportBlock>, MalformedRtcp> {
     (0..count)
-        .map(|i| {
-            parse_block(body, at + i * 24).ok_or(MalformedRtcp::CountPastEnd { packet_type: pt })
-        })
+        .map(|i| parse_block(body, at + i * 24).ok_or(MalformedRtcp::CountPastEnd { packet_type: pt }))
         .collect()
 }
 
@@ -280,12 +273,7 @@ impl<'a> RtcpWriter<'a> {
         Ok(())
     }
 
-    fn header(
-        &mut self,
-        count: usize,
-        pt: u8,
-        words_after_header: usize,
-    ) -> Result<(), RtcpWriteError> {
+    fn header(&mut self, count: usize, pt: u8, words_after_header: usize) -> Result<(), RtcpWriteError> {
         if count > 31 || words_after_header > usize::from(u16::MAX) {
             return Err(RtcpWriteError::TooLarge);
         }
@@ -325,11 +313,7 @@ impl<'a> RtcpWriter<'a> {
     }
 
     /// Append a receiver report.
-    pub fn receiver_report(
-        &mut self,
-        ssrc: u32,
-        blocks: &[ReportBlock],
-    ) -> Result<(), RtcpWriteError> {
+    pub fn receiver_report(&mut self, ssrc: u32, blocks: &[ReportBlock]) -> Result<(), RtcpWriteError> {
         self.header(blocks.len(), PT_RR, 1 + 6 * blocks.len())?;
         self.put(&ssrc.to_be_bytes())?;
         self.blocks(blocks)
@@ -666,22 +650,8 @@ mod tests {
         let t = deterministic_interval(&big);
         assert!((t - 120.0 * 999.0 / (500.0 * 0.75)).abs() < 1e-9, "{t}");
         // Randomisation stays in [0.5, 1.5] / (e - 1.5).
-        let lo = randomised_interval(
-            &IntervalInputs {
-                initial: false,
-                ..p
-            },
-            0.5,
-        )
-        .as_secs_f64();
-        let hi = randomised_interval(
-            &IntervalInputs {
-                initial: false,
-                ..p
-            },
-            1.5,
-        )
-        .as_secs_f64();
+        let lo = randomised_interval(&IntervalInputs { initial: false, ..p }, 0.5).as_secs_f64();
+        let hi = randomised_interval(&IntervalInputs { initial: false, ..p }, 1.5).as_secs_f64();
         assert!((lo - 2.5 / 1.218_281_828).abs() < 1e-6);
         assert!((hi - 7.5 / 1.218_281_828).abs() < 1e-6);
     }

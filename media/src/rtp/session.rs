@@ -5,9 +5,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::packet::{self, MalformedRtp, RtpBuildError, RtpHeader, RtpPacket};
-use super::rtcp::{
-    self, MalformedRtcp, ReportBlock, RtcpPacket, RtcpTimer, RtcpWriter, SenderInfo,
-};
+use super::rtcp::{self, MalformedRtcp, ReportBlock, RtcpPacket, RtcpTimer, RtcpWriter, SenderInfo};
 use super::stats::{MIN_SEQUENTIAL, ReceiverStats, ReceptionSnapshot, SeqVerdict};
 use crate::Time;
 
@@ -41,12 +39,7 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     /// A G.711 session with the usual defaults; `ssrc`, sequence and timestamp should be random.
-    pub fn g711(
-        law: crate::g711::Law,
-        ssrc: u32,
-        initial_sequence: u16,
-        initial_timestamp: u32,
-    ) -> Self {
+    pub fn g711(law: crate::g711::Law, ssrc: u32, initial_sequence: u16, initial_timestamp: u32) -> Self {
         SessionConfig {
             ssrc,
             initial_sequence,
@@ -340,11 +333,7 @@ impl RtpSession {
     /// Handle one RTP datagram from the peer. Accepted packets are returned for the jitter
     /// buffer or the DTMF receiver; everything else is counted and returned as a
     /// [`DropReason`]. Never panics, whatever the bytes.
-    pub fn handle_rtp<'a>(
-        &mut self,
-        now: Time,
-        datagram: &'a [u8],
-    ) -> Result<Incoming<'a>, DropReason> {
+    pub fn handle_rtp<'a>(&mut self, now: Time, datagram: &'a [u8]) -> Result<Incoming<'a>, DropReason> {
         self.counters.received += 1;
         let pkt = match packet::parse(datagram) {
             Ok(p) => p,
@@ -374,12 +363,7 @@ impl RtpSession {
             Some(src) if src.ssrc() != ssrc => {
                 let candidate = match &mut self.candidate {
                     Some(c) if c.ssrc() == ssrc => c,
-                    slot => slot.insert(ReceiverStats::new(
-                        ssrc,
-                        seq,
-                        self.cfg.clock_rate,
-                        MIN_SEQUENTIAL,
-                    )),
+                    slot => slot.insert(ReceiverStats::new(ssrc, seq, self.cfg.clock_rate, MIN_SEQUENTIAL)),
                 };
                 if candidate.update_seq(seq) != SeqVerdict::Valid {
                     self.counters.foreign_ssrc += 1;
@@ -441,9 +425,7 @@ impl RtpSession {
                     }
                     self.on_report_blocks(now, ssrc, &blocks);
                 }
-                RtcpPacket::ReceiverReport { ssrc, blocks } => {
-                    self.on_report_blocks(now, ssrc, &blocks)
-                }
+                RtcpPacket::ReceiverReport { ssrc, blocks } => self.on_report_blocks(now, ssrc, &blocks),
                 RtcpPacket::Goodbye { sources, reason } => {
                     for ssrc in sources {
                         self.push_event(SessionEvent::Goodbye {
@@ -465,16 +447,14 @@ impl RtpSession {
                 .then(|| self.sent_srs.iter().find(|(lsr, _)| *lsr == b.last_sr))
                 .flatten()
                 .map(|&(_, sent)| {
-                    let dlsr =
-                        Duration::from_micros(u64::from(b.delay_since_last_sr) * 1_000_000 / 65536);
+                    let dlsr = Duration::from_micros(u64::from(b.delay_since_last_sr) * 1_000_000 / 65536);
                     now.saturating_since(sent).saturating_sub(dlsr)
                 });
             let event = SessionEvent::RemoteReport {
                 from,
                 fraction_lost: f32::from(b.fraction_lost) / 256.0,
                 cumulative_lost: b.cumulative_lost,
-                jitter_ms: (f64::from(b.jitter) * 1000.0 / f64::from(self.cfg.clock_rate.max(1)))
-                    as f32,
+                jitter_ms: (f64::from(b.jitter) * 1000.0 / f64::from(self.cfg.clock_rate.max(1))) as f32,
                 round_trip,
             };
             self.push_event(event);
@@ -552,9 +532,8 @@ impl RtpSession {
         if we_sent {
             let rtp_timestamp = match self.last_sent {
                 Some((ts, at)) => {
-                    let elapsed = now.saturating_since(at).as_micros()
-                        * u128::from(self.cfg.clock_rate)
-                        / 1_000_000;
+                    let elapsed =
+                        now.saturating_since(at).as_micros() * u128::from(self.cfg.clock_rate) / 1_000_000;
                     ts.wrapping_add(elapsed as u32)
                 }
                 None => self.next_ts,
@@ -641,13 +620,7 @@ mod tests {
         assert_eq!(s.counters().sent_octets, 800);
         // Events share sequence numbers but keep their own timestamp.
         let n = s
-            .write_telephone_event(
-                Time::from_millis(220),
-                2440,
-                true,
-                &[1, 0x8A, 0, 160],
-                &mut buf,
-            )
+            .write_telephone_event(Time::from_millis(220), 2440, true, &[1, 0x8A, 0, 160], &mut buf)
             .unwrap();
         let p = packet::parse(&buf[..n]).unwrap();
         assert_eq!(p.header.payload_type, 101);
@@ -660,10 +633,7 @@ mod tests {
         let mut s = RtpSession::new(cfg(1), Time::ZERO);
         let p = remote_packet(10, 0, 77, 0);
         assert_eq!(s.handle_rtp(Time::ZERO, &p).unwrap().kind, MediaKind::Audio);
-        assert_eq!(
-            s.poll_event(),
-            Some(SessionEvent::SourceStarted { ssrc: 77 })
-        );
+        assert_eq!(s.poll_event(), Some(SessionEvent::SourceStarted { ssrc: 77 }));
         assert!(matches!(
             s.handle_rtp(Time::ZERO, &[0x80, 0, 1]),
             Err(DropReason::Malformed(_))
@@ -700,14 +670,8 @@ mod tests {
             Err(DropReason::ForeignSsrc(88))
         );
         // The old source still flows.
-        assert!(
-            s.handle_rtp(Time::ZERO, &remote_packet(5, 800, 77, 0))
-                .is_ok()
-        );
-        assert!(
-            s.handle_rtp(Time::ZERO, &remote_packet(901, 160, 88, 0))
-                .is_ok()
-        );
+        assert!(s.handle_rtp(Time::ZERO, &remote_packet(5, 800, 77, 0)).is_ok());
+        assert!(s.handle_rtp(Time::ZERO, &remote_packet(901, 160, 88, 0)).is_ok());
         assert_eq!(
             s.poll_event(),
             Some(SessionEvent::SourceChanged { old: 77, new: 88 })
@@ -724,21 +688,15 @@ mod tests {
     fn sequence_wrap_and_jumps() {
         let mut s = RtpSession::new(cfg(1), Time::ZERO);
         for i in 0..10u16 {
-            s.handle_rtp(
-                Time::ZERO,
-                &remote_packet(65530u16.wrapping_add(i), 0, 5, 0),
-            )
-            .unwrap();
+            s.handle_rtp(Time::ZERO, &remote_packet(65530u16.wrapping_add(i), 0, 5, 0))
+                .unwrap();
         }
         assert_eq!(s.reception().unwrap().extended_highest_seq, 65536 + 3);
         assert_eq!(
             s.handle_rtp(Time::ZERO, &remote_packet(20000, 0, 5, 0)),
             Err(DropReason::SequenceJump(20000))
         );
-        assert!(
-            s.handle_rtp(Time::ZERO, &remote_packet(20001, 0, 5, 0))
-                .is_ok()
-        );
+        assert!(s.handle_rtp(Time::ZERO, &remote_packet(20001, 0, 5, 0)).is_ok());
         assert_eq!(s.counters().sequence_jumps, 1);
     }
 

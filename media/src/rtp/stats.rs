@@ -161,8 +161,7 @@ impl ReceiverStats {
         if self.clock_rate == 0 {
             return;
         }
-        let arrival_ts =
-            (u128::from(arrival.as_micros()) * u128::from(self.clock_rate) / 1_000_000) as u32;
+        let arrival_ts = (u128::from(arrival.as_micros()) * u128::from(self.clock_rate) / 1_000_000) as u32;
         let transit = arrival_ts.wrapping_sub(rtp_timestamp);
         if let Some(prev) = self.transit {
             let d = (transit.wrapping_sub(prev) as i32).unsigned_abs();

@@ -81,11 +81,7 @@ pub fn inspect(path: &Path) -> InspectReport {
     let threshold = 10f64.powf(SILENCE_DBFS / 20.0) as f32;
     let first = audio.mono.iter().position(|x| x.abs() > threshold);
     let last = audio.mono.iter().rposition(|x| x.abs() > threshold);
-    let sum_sq: f64 = audio
-        .mono
-        .iter()
-        .map(|&x| f64::from(x) * f64::from(x))
-        .sum();
+    let sum_sq: f64 = audio.mono.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
     let rms = (sum_sq / audio.mono.len().max(1) as f64).sqrt();
     let (leading, trailing) = match (first, last) {
         (Some(f), Some(l)) => (f, audio.mono.len() - 1 - l),
@@ -173,11 +169,7 @@ impl fmt::Display for InspectReport {
             )?;
         }
         match &self.conversion {
-            Ok(d) => writeln!(
-                f,
-                "  converts:  ok, 8000 Hz mono G.711, {:.2} s",
-                d.as_secs_f64()
-            )?,
+            Ok(d) => writeln!(f, "  converts:  ok, 8000 Hz mono G.711, {:.2} s", d.as_secs_f64())?,
             Err(e) => writeln!(f, "  converts:  NO: {e}")?,
         }
         for w in &self.warnings {

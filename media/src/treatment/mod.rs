@@ -21,9 +21,7 @@ use std::time::Duration;
 
 pub use cache::TreatmentCache;
 pub use inspect::{InspectReport, Levels, inspect};
-pub use load::{
-    DecodedAudio, MAX_DURATION, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, SourceFormat, decode,
-};
+pub use load::{DecodedAudio, MAX_DURATION, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, SourceFormat, decode};
 pub use player::{MAX_FRAME_SAMPLES, PlayMode, Player, PlayerState};
 pub use spec::{SpecError, TreatmentOption, TreatmentSource, TreatmentSpec, parse_option};
 

@@ -147,9 +147,7 @@ impl Player {
                 let mut filled = 0;
                 while filled < rest.len() {
                     let take = (rest.len() - filled).min(total);
-                    if let (Some(dst), Some(src)) =
-                        (rest.get_mut(filled..filled + take), audio.get(..take))
-                    {
+                    if let (Some(dst), Some(src)) = (rest.get_mut(filled..filled + take), audio.get(..take)) {
                         dst.copy_from_slice(src);
                     }
                     filled += take;
@@ -177,8 +175,7 @@ impl Player {
         if !self.is_playing() || now < self.next_due {
             return None;
         }
-        let behind = now.saturating_since(self.next_due).as_micros()
-            / self.frame_duration.as_micros().max(1);
+        let behind = now.saturating_since(self.next_due).as_micros() / self.frame_duration.as_micros().max(1);
         if behind > u128::from(MAX_CATCH_UP_FRAMES) {
             let skip = behind as usize;
             let samples = skip.saturating_mul(self.frame_samples);
@@ -305,12 +302,7 @@ mod tests {
     #[test]
     fn a_stalled_caller_gets_no_burst() {
         let mut session = RtpSession::new(SessionConfig::g711(Law::Ulaw, 1, 0, 0), Time::ZERO);
-        let mut p = Player::new(
-            ramp(80_000),
-            Law::Ulaw,
-            PlayMode::Loop,
-            Duration::from_millis(20),
-        );
+        let mut p = Player::new(ramp(80_000), Law::Ulaw, PlayMode::Loop, Duration::from_millis(20));
         let mut out = [0u8; 200];
         p.start(Time::ZERO);
         assert!(p.poll_packet(Time::ZERO, &mut session, &mut out).is_some());
@@ -330,20 +322,10 @@ mod tests {
 
     #[test]
     fn ptime_is_respected() {
-        let mut p = Player::new(
-            ramp(8000),
-            Law::Ulaw,
-            PlayMode::Once,
-            Duration::from_millis(30),
-        );
+        let mut p = Player::new(ramp(8000), Law::Ulaw, PlayMode::Once, Duration::from_millis(30));
         p.start(Time::ZERO);
         assert_eq!(p.next_frame().unwrap().len(), 240);
-        let mut p = Player::new(
-            ramp(0),
-            Law::Ulaw,
-            PlayMode::Loop,
-            Duration::from_millis(20),
-        );
+        let mut p = Player::new(ramp(0), Law::Ulaw, PlayMode::Loop, Duration::from_millis(20));
         p.start(Time::ZERO);
         assert_eq!(p.state(), PlayerState::Finished);
         assert!(p.next_frame().is_none());

@@ -46,11 +46,7 @@ fn table() -> &'static [f32] {
                 if u > ZERO_CROSSINGS as f64 {
                     return 0.0;
                 }
-                let sinc = if i == 0 {
-                    1.0
-                } else {
-                    (PI * u).sin() / (PI * u)
-                };
+                let sinc = if i == 0 { 1.0 } else { (PI * u).sin() / (PI * u) };
                 let r = u / ZERO_CROSSINGS as f64;
                 let w = bessel_i0(KAISER_BETA * (1.0 - r * r).max(0.0).sqrt()) / i0_beta;
                 (sinc * w) as f32
@@ -118,11 +114,7 @@ mod tests {
     /// RMS of the middle half (away from the filter's edge transients).
     fn rms_mid(x: &[f32]) -> f64 {
         let mid = &x[x.len() / 4..3 * x.len() / 4];
-        (mid.iter()
-            .map(|&v| f64::from(v) * f64::from(v))
-            .sum::<f64>()
-            / mid.len() as f64)
-            .sqrt()
+        (mid.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / mid.len() as f64).sqrt()
     }
 
     fn db(x: f64) -> f64 {
@@ -136,10 +128,7 @@ mod tests {
                 let out = resample(&tone(f, from, 0.5, 0.5), from, 8000);
                 assert_eq!(out.len(), 4000, "{from}");
                 let gain = db(rms_mid(&out) / (0.5 / 2f64.sqrt()));
-                assert!(
-                    gain.abs() < 0.1,
-                    "{from} Hz, {f} Hz tone: gain {gain:.3} dB"
-                );
+                assert!(gain.abs() < 0.1, "{from} Hz, {f} Hz tone: gain {gain:.3} dB");
             }
         }
     }
@@ -154,10 +143,7 @@ mod tests {
                 }
                 let out = resample(&tone(f, from, 0.5, 0.9), from, 8000);
                 let atten = db(rms_mid(&out) / (0.9 / 2f64.sqrt()));
-                assert!(
-                    atten < -70.0,
-                    "{from} Hz input, {f} Hz tone: only {atten:.1} dB"
-                );
+                assert!(atten < -70.0, "{from} Hz input, {f} Hz tone: only {atten:.1} dB");
             }
         }
     }

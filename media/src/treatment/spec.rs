@@ -129,9 +129,7 @@ pub fn parse_option(value: &str) -> Result<TreatmentOption, SpecError> {
         return Ok(TreatmentOption::Unset);
     }
     if !(v.starts_with('{') || v.starts_with('"')) {
-        return Ok(TreatmentOption::Play(TreatmentSpec::new(source_of(
-            value, v,
-        )?)));
+        return Ok(TreatmentOption::Play(TreatmentSpec::new(source_of(value, v)?)));
     }
     let json: serde_json::Value = serde_json::from_str(v).map_err(|e| SpecError::BadJson {
         value: value.to_string(),
@@ -143,9 +141,7 @@ pub fn parse_option(value: &str) -> Result<TreatmentOption, SpecError> {
     };
     match json {
         serde_json::Value::String(s) if s.trim().is_empty() => Ok(TreatmentOption::Unset),
-        serde_json::Value::String(s) => Ok(TreatmentOption::Play(TreatmentSpec::new(source_of(
-            value, &s,
-        )?))),
+        serde_json::Value::String(s) => Ok(TreatmentOption::Play(TreatmentSpec::new(source_of(value, &s)?))),
         serde_json::Value::Object(map) => {
             if map.is_empty() {
                 return Ok(TreatmentOption::Disabled);
@@ -233,9 +229,7 @@ mod tests {
 
     #[test]
     fn json_forms_of_the_seed() {
-        let s = play(
-            r#"{ "file": "call_fail_ans_machine.wav", "hints":{ "am-beep-detection":"on" } }"#,
-        );
+        let s = play(r#"{ "file": "call_fail_ans_machine.wav", "hints":{ "am-beep-detection":"on" } }"#);
         assert_eq!(
             s.source,
             TreatmentSource::Name("call_fail_ans_machine.wav".into())

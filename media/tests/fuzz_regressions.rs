@@ -1,0 +1,20 @@
+//! Inputs the fuzz targets found; each must give an error, not a panic.
+
+use boomerang_media::treatment::{self, TreatmentError};
+
+/// `treatment_load`: a PCM WAV with a 0 Hz sample rate and a misnamed data chunk, which hound
+/// rejects and symphonia 0.5 panicked on (`TimeBase` with a zero denominator).
+#[test]
+fn zero_rate_wav_that_hound_rejects() {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"RIFF\xc8\x14\x02\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00");
+    bytes.extend_from_slice(&[0, 0, 0, 0, 0x80, 1, 0, 0, 2, 0, 16, 0]);
+    bytes.extend_from_slice(b"dat\x00");
+    bytes.extend_from_slice(&[0u8; 40]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crash.wav");
+    std::fs::write(&path, &bytes).unwrap();
+    let e = treatment::load(&path).unwrap_err();
+    assert!(matches!(e, TreatmentError::SampleRate { rate: 0, .. }), "{e}");
+    assert!(!treatment::inspect(&path).is_playable());
+}
