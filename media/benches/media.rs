@@ -41,7 +41,13 @@ fn rtp_packets(c: &mut Criterion) {
     g.bench_function("build_parse_packet", |b| {
         b.iter(|| {
             seq = seq.wrapping_add(1);
-            let h = RtpHeader { marker: false, payload_type: 0, sequence: seq, timestamp: u32::from(seq) * 160, ssrc: 42 };
+            let h = RtpHeader {
+                marker: false,
+                payload_type: 0,
+                sequence: seq,
+                timestamp: u32::from(seq) * 160,
+                ssrc: 42,
+            };
             let n = rtp::write(&h, black_box(&payload), &mut buf).unwrap_or(0);
             black_box(rtp::parse(&buf[..n]).map(|p| p.payload.len()).unwrap_or(0))
         });
@@ -52,7 +58,9 @@ fn rtp_packets(c: &mut Criterion) {
     g.bench_function("session_send_receive_packet", |b| {
         b.iter(|| {
             now = now + Duration::from_millis(20);
-            let n = tx.write_audio(now, black_box(&payload), 160, &mut buf).unwrap_or(0);
+            let n = tx
+                .write_audio(now, black_box(&payload), 160, &mut buf)
+                .unwrap_or(0);
             black_box(rx.handle_rtp(now, &buf[..n]).is_ok())
         });
     });
@@ -69,7 +77,13 @@ fn jitter(c: &mut Criterion) {
         b.iter(|| {
             i += 1;
             // Mild reordering: swap every other pair.
-            let seq = if i % 4 == 1 { i + 1 } else if i % 4 == 2 { i - 1 } else { i };
+            let seq = if i % 4 == 1 {
+                i + 1
+            } else if i % 4 == 2 {
+                i - 1
+            } else {
+                i
+            };
             let now = Time::from_millis(i * 20);
             jb.push(now, seq as u16, (seq * 160) as u32, false, black_box(&payload));
             while let Some(f) = jb.pop(now) {
@@ -85,13 +99,24 @@ fn playback(c: &mut Criterion) {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../treatments/waiting_for_agent.wav");
     let t: Arc<Treatment> = match treatment::load(&shipped) {
         Ok(t) => Arc::new(t),
-        Err(_) => Arc::new(Treatment::from_pcm("synthetic", (0..240_000).map(|i| ((i % 200) * 100) as i16).collect())),
+        Err(_) => Arc::new(Treatment::from_pcm(
+            "synthetic",
+            (0..240_000).map(|i| ((i % 200) * 100) as i16).collect(),
+        )),
     };
     let mut legs: Vec<(Player, RtpSession)> = (0..STREAMS)
         .map(|i| {
-            let mut p = Player::new(Arc::clone(&t), Law::Ulaw, PlayMode::Loop, Duration::from_millis(20));
+            let mut p = Player::new(
+                Arc::clone(&t),
+                Law::Ulaw,
+                PlayMode::Loop,
+                Duration::from_millis(20),
+            );
             p.start(Time::ZERO);
-            (p, RtpSession::new(SessionConfig::g711(Law::Ulaw, i as u32, 0, 0), Time::ZERO))
+            (
+                p,
+                RtpSession::new(SessionConfig::g711(Law::Ulaw, i as u32, 0, 0), Time::ZERO),
+            )
         })
         .collect();
     let mut buf = [0u8; 256];

@@ -11,9 +11,5 @@ fn main() -> ExitCode {
         println!("{report}\n");
         ok &= report.is_playable();
     }
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -18,3 +18,36 @@ fn zero_rate_wav_that_hound_rejects() {
     assert!(matches!(e, TreatmentError::SampleRate { rate: 0, .. }), "{e}");
     assert!(!treatment::inspect(&path).is_playable());
 }
+
+/// `treatment_load`: a RIFF/WAVE header with a 0 Hz rate *inside* a file that does not start
+/// with it; symphonia's probe searched for the marker and panicked on it.
+#[test]
+fn embedded_riff_header_with_zero_rate() {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(
+        b"IFRF\xc0\x14\x02\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x06\x00\x01\x00\x40\x1f\x00\x00\x80\x01",
+    );
+    bytes.extend_from_slice(b"\x00\x00\x02\x00\x10");
+    bytes.extend_from_slice(b"RIFF\xc8\x14\x02\x00WAVEfmt \x10\x00\x00\x00\x00\x01\x00\x02\x00\x00\x00\x00");
+    bytes.extend_from_slice(&[0u8; 40]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crash2.wav");
+    std::fs::write(&path, &bytes).unwrap();
+    let e = treatment::load(&path).unwrap_err();
+    assert!(matches!(e, TreatmentError::Unsupported { .. }), "{e}");
+}
+
+/// AIFF with a 0 Hz rate in its COMM chunk is refused before symphonia sees it.
+#[test]
+fn aiff_with_zero_rate() {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"FORM\x00\x00\x00\x40AIFFCOMM\x00\x00\x00\x12");
+    bytes.extend_from_slice(&[0, 1, 0, 0, 0, 16, 0, 16]);
+    bytes.extend_from_slice(&[0u8; 10]); // rate 0.0
+    bytes.extend_from_slice(&[0u8; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zero.aiff");
+    std::fs::write(&path, &bytes).unwrap();
+    let e = treatment::load(&path).unwrap_err();
+    assert!(matches!(e, TreatmentError::SampleRate { rate: 0, .. }), "{e}");
+}

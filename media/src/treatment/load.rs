@@ -154,7 +154,7 @@ pub fn decode(path: &Path) -> Result<DecodedAudio, TreatmentError> {
     if meta.len() == 0 {
         return Err(TreatmentError::Empty { path: p() });
     }
-    precheck_riff(path)?;
+    precheck(path)?;
     let audio = match decode_wav_hound(path) {
         HoundOutcome::Decoded(r) => r?,
         HoundOutcome::NotForHound => decode_symphonia(path)?,
@@ -165,10 +165,14 @@ pub fn decode(path: &Path) -> Result<DecodedAudio, TreatmentError> {
     Ok(audio)
 }
 
-/// Checks the `fmt ` chunk of a RIFF/WAVE file before any decoder sees it: symphonia 0.5
-/// panics on a WAV with a 0 Hz sample rate (found by the `treatment_load` fuzz target), and a
-/// clear "sample rate 0 Hz" error is better than "corrupt" anyway. Other files pass through.
-fn precheck_riff(path: &Path) -> Result<(), TreatmentError> {
+/// Looks at the start of a file before any decoder sees it.
+///
+/// - Only files that start like a format we decode are handed on (symphonia's probe would
+///   otherwise search the whole file for a marker).
+/// - The sample rate and channel count of WAV (`fmt `) and AIFF (`COMM`) headers are checked
+///   first: symphonia 0.5 panics on a 0 Hz rate (found by the `treatment_load` fuzz target),
+///   and "sample rate 0 Hz" is a clearer error than "corrupt" anyway.
+fn precheck(path: &Path) -> Result<(), TreatmentError> {
     use std::io::Read;
     let p = || path.to_path_buf();
     let mut head = Vec::with_capacity(4096);
@@ -176,25 +180,58 @@ fn precheck_riff(path: &Path) -> Result<(), TreatmentError> {
     file.take(64 * 1024)
         .read_to_end(&mut head)
         .map_err(|e| TreatmentError::Io { path: p(), source: e })?;
-    if head.get(0..4) != Some(b"RIFF") || head.get(8..12) != Some(b"WAVE") {
-        return Ok(());
+    let magic = head.get(0..4).unwrap_or_default();
+    let mp3_sync = matches!(head.get(0..2), Some(&[0xFF, b]) if b & 0xE0 == 0xE0);
+    match magic {
+        b"RIFF" if head.get(8..12) == Some(b"WAVE") => check_chunks(path, &head, false),
+        b"FORM" if matches!(head.get(8..12), Some(b"AIFF" | b"AIFC")) => check_chunks(path, &head, true),
+        b"RIFF" | b"FORM" => Err(TreatmentError::Unsupported {
+            path: p(),
+            reason: "a RIFF/IFF file that is not WAVE or AIFF".into(),
+        }),
+        b"fLaC" | b"OggS" => Ok(()),
+        _ if magic.starts_with(b"ID3") || mp3_sync => Ok(()),
+        _ => Err(TreatmentError::Unsupported {
+            path: p(),
+            reason: "not a WAV, AIFF, FLAC, Ogg or MP3 file".into(),
+        }),
     }
-    let u16_at = |at: usize| head.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+}
+
+/// Walks the chunks of a RIFF (little-endian) or IFF (big-endian) header in `head`.
+fn check_chunks(path: &Path, head: &[u8], big_endian: bool) -> Result<(), TreatmentError> {
+    let p = || path.to_path_buf();
+    let u16_at = |at: usize| {
+        head.get(at..at + 2).map(|b| {
+            if big_endian {
+                u16::from_be_bytes([b[0], b[1]])
+            } else {
+                u16::from_le_bytes([b[0], b[1]])
+            }
+        })
+    };
     let u32_at = |at: usize| {
-        head.get(at..at + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        head.get(at..at + 4).map(|b| {
+            let a = [b[0], b[1], b[2], b[3]];
+            if big_endian {
+                u32::from_be_bytes(a)
+            } else {
+                u32::from_le_bytes(a)
+            }
+        })
+    };
+    let truncated = |what: &str| TreatmentError::Corrupt {
+        path: p(),
+        reason: format!("{what} chunk is truncated"),
     };
     let mut at = 12usize;
     while let (Some(id), Some(len)) = (head.get(at..at + 4), u32_at(at + 4)) {
         let body = at + 8;
-        if id == b"fmt " {
+        if !big_endian && id == b"fmt " {
             let (Some(channels), Some(rate), Some(align)) =
                 (u16_at(body + 2), u32_at(body + 4), u16_at(body + 12))
             else {
-                return Err(TreatmentError::Corrupt {
-                    path: p(),
-                    reason: "fmt chunk is truncated".into(),
-                });
+                return Err(truncated("fmt"));
             };
             check_format(path, rate, u32::from(channels))?;
             if align == 0 {
@@ -204,6 +241,28 @@ fn precheck_riff(path: &Path) -> Result<(), TreatmentError> {
                 });
             }
             return Ok(());
+        }
+        if big_endian && id == b"COMM" {
+            let (Some(channels), Some(rate)) = (u16_at(body), head.get(body + 8..body + 18)) else {
+                return Err(truncated("COMM"));
+            };
+            // 80-bit IEEE extended: sign + 15-bit exponent, 64-bit mantissa.
+            let exp = i32::from(u16::from_be_bytes([rate[0], rate[1]]) & 0x7FFF);
+            let mut mantissa = 0u64;
+            for &b in &rate[2..10] {
+                mantissa = (mantissa << 8) | u64::from(b);
+            }
+            let hz = if rate[0] & 0x80 != 0 {
+                0.0
+            } else {
+                mantissa as f64 * 2f64.powi(exp - 16383 - 63)
+            };
+            let hz = if hz.is_finite() && hz < f64::from(u32::MAX) {
+                hz.round() as u32
+            } else {
+                u32::MAX
+            };
+            return check_format(path, hz, u32::from(channels));
         }
         // Chunks are padded to an even length.
         at = body.saturating_add(len as usize).saturating_add(len as usize & 1);
