@@ -51,3 +51,16 @@ fn aiff_with_zero_rate() {
     let e = treatment::load(&path).unwrap_err();
     assert!(matches!(e, TreatmentError::SampleRate { rate: 0, .. }), "{e}");
 }
+
+/// `treatment_load`: a FLAC picture block claiming gigabytes; symphonia allocated it.
+#[test]
+fn flac_with_a_huge_picture_block() {
+    let mut bytes = b"fLaC\x06\x00\xb9\xb9".to_vec();
+    bytes.extend_from_slice(&[0xB9; 64]);
+    bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0x3A, 0x48, 0x7D, 0x49, 0x01]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("picture.flac");
+    std::fs::write(&path, &bytes).unwrap();
+    let e = treatment::load(&path).unwrap_err();
+    assert!(matches!(e, TreatmentError::Corrupt { .. }), "{e}");
+}

@@ -154,7 +154,7 @@ pub fn decode(path: &Path) -> Result<DecodedAudio, TreatmentError> {
     if meta.len() == 0 {
         return Err(TreatmentError::Empty { path: p() });
     }
-    precheck(path)?;
+    precheck(path, meta.len())?;
     let audio = match decode_wav_hound(path) {
         HoundOutcome::Decoded(r) => r?,
         HoundOutcome::NotForHound => decode_symphonia(path)?,
@@ -172,7 +172,7 @@ pub fn decode(path: &Path) -> Result<DecodedAudio, TreatmentError> {
 /// - The sample rate and channel count of WAV (`fmt `) and AIFF (`COMM`) headers are checked
 ///   first: symphonia 0.5 panics on a 0 Hz rate (found by the `treatment_load` fuzz target),
 ///   and "sample rate 0 Hz" is a clearer error than "corrupt" anyway.
-fn precheck(path: &Path) -> Result<(), TreatmentError> {
+fn precheck(path: &Path, file_len: u64) -> Result<(), TreatmentError> {
     use std::io::Read;
     let p = || path.to_path_buf();
     let mut head = Vec::with_capacity(4096);
@@ -189,13 +189,75 @@ fn precheck(path: &Path) -> Result<(), TreatmentError> {
             path: p(),
             reason: "a RIFF/IFF file that is not WAVE or AIFF".into(),
         }),
-        b"fLaC" | b"OggS" => Ok(()),
+        b"fLaC" => check_flac(path, &head, file_len),
+        b"OggS" => Ok(()),
         _ if magic.starts_with(b"ID3") || mp3_sync => Ok(()),
         _ => Err(TreatmentError::Unsupported {
             path: p(),
             reason: "not a WAV, AIFF, FLAC, Ogg or MP3 file".into(),
         }),
     }
+}
+
+/// FLAC metadata blocks must fit in the file and a picture's length fields in its block:
+/// symphonia 0.5 allocates whatever a picture header claims, gigabytes included (found by the
+/// fuzz target). STREAMINFO's rate and channels are checked too.
+fn check_flac(path: &Path, head: &[u8], file_len: u64) -> Result<(), TreatmentError> {
+    let p = || path.to_path_buf();
+    let mut at = 4usize;
+    while let Some(h) = head.get(at..at + 4) {
+        let (last, kind) = (h[0] & 0x80 != 0, h[0] & 0x7F);
+        let len = (usize::from(h[1]) << 16) | (usize::from(h[2]) << 8) | usize::from(h[3]);
+        let body = at + 4;
+        if (body + len) as u64 > file_len {
+            return Err(TreatmentError::Corrupt {
+                path: p(),
+                reason: "FLAC metadata block runs past the end of the file".into(),
+            });
+        }
+        if kind == 0 {
+            let Some(si) = head.get(body..body + 18) else {
+                return Err(TreatmentError::Corrupt {
+                    path: p(),
+                    reason: "FLAC STREAMINFO is truncated".into(),
+                });
+            };
+            let rate = (u32::from(si[10]) << 12) | (u32::from(si[11]) << 4) | (u32::from(si[12]) >> 4);
+            let channels = u32::from((si[12] >> 1) & 0x07) + 1;
+            check_format(path, rate, channels)?;
+        }
+        if kind == 6 {
+            // PICTURE: its inner length fields must fit in the block too.
+            let field = |off: usize| {
+                head.get(off..off + 4)
+                    .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            };
+            let mut q = body + 4;
+            for _ in 0..2 {
+                let Some(n) = field(q) else { break };
+                if n > len {
+                    return Err(TreatmentError::Corrupt {
+                        path: p(),
+                        reason: "FLAC picture block is inconsistent".into(),
+                    });
+                }
+                q += 4 + n;
+            }
+            if let Some(n) = field(q + 16) {
+                if n > len {
+                    return Err(TreatmentError::Corrupt {
+                        path: p(),
+                        reason: "FLAC picture block is inconsistent".into(),
+                    });
+                }
+            }
+        }
+        if last {
+            break;
+        }
+        at = body + len;
+    }
+    Ok(())
 }
 
 /// Walks the chunks of a RIFF (little-endian) or IFF (big-endian) header in `head`.
