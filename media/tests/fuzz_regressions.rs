@@ -64,3 +64,15 @@ fn flac_with_a_huge_picture_block() {
     let e = treatment::load(&path).unwrap_err();
     assert!(matches!(e, TreatmentError::Corrupt { .. }), "{e}");
 }
+
+/// `treatment_load`: MPEG sync bytes followed by a FLAC header with a huge picture; the
+/// generic probe searched on and found the FLAC marker. Readers are now chosen by the magic
+/// number at offset 0, so this is (at most) a broken MP3.
+#[test]
+fn mp3_sync_then_buried_flac_header() {
+    let bytes = b"\xff\xef\x00\x00\xe0\x1dfLaC\x06\x00fLaC\x06\x00\xfa\xffOg".to_vec();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("buried.mp3");
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(treatment::load(&path).is_err());
+}

@@ -12,8 +12,6 @@ use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::FormatOptions;
 use symphonia::core::io::MediaSourceStream;
-use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
 
 use super::TreatmentError;
 
@@ -154,10 +152,10 @@ pub fn decode(path: &Path) -> Result<DecodedAudio, TreatmentError> {
     if meta.len() == 0 {
         return Err(TreatmentError::Empty { path: p() });
     }
-    precheck(path, meta.len())?;
+    let container = precheck(path, meta.len())?;
     let audio = match decode_wav_hound(path) {
         HoundOutcome::Decoded(r) => r?,
-        HoundOutcome::NotForHound => decode_symphonia(path)?,
+        HoundOutcome::NotForHound => decode_symphonia(path, container)?,
     };
     if audio.mono.is_empty() {
         return Err(TreatmentError::NoAudio { path: p() });
@@ -165,14 +163,26 @@ pub fn decode(path: &Path) -> Result<DecodedAudio, TreatmentError> {
     Ok(audio)
 }
 
+/// The container a file starts with; symphonia's reader for it is chosen from this, never by
+/// its probe, which searches the whole file for any marker (and so ran into headers buried in
+/// garbage, found by the fuzz target).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Container {
+    Wav,
+    Aiff,
+    Flac,
+    Ogg,
+    /// MPEG audio starting at this offset (after an ID3v2 tag).
+    Mp3(u64),
+}
+
 /// Looks at the start of a file before any decoder sees it.
 ///
-/// - Only files that start like a format we decode are handed on (symphonia's probe would
-///   otherwise search the whole file for a marker).
+/// - Only files that start like a format we decode are handed on.
 /// - The sample rate and channel count of WAV (`fmt `) and AIFF (`COMM`) headers are checked
 ///   first: symphonia 0.5 panics on a 0 Hz rate (found by the `treatment_load` fuzz target),
 ///   and "sample rate 0 Hz" is a clearer error than "corrupt" anyway.
-fn precheck(path: &Path, file_len: u64) -> Result<(), TreatmentError> {
+fn precheck(path: &Path, file_len: u64) -> Result<Container, TreatmentError> {
     use std::io::Read;
     let p = || path.to_path_buf();
     let mut head = Vec::with_capacity(4096);
@@ -182,16 +192,44 @@ fn precheck(path: &Path, file_len: u64) -> Result<(), TreatmentError> {
         .map_err(|e| TreatmentError::Io { path: p(), source: e })?;
     let magic = head.get(0..4).unwrap_or_default();
     let mp3_sync = matches!(head.get(0..2), Some(&[0xFF, b]) if b & 0xE0 == 0xE0);
+    let is_sync = |at: usize| matches!(head.get(at..at + 2), Some(&[0xFF, b]) if b & 0xE0 == 0xE0);
     match magic {
-        b"RIFF" if head.get(8..12) == Some(b"WAVE") => check_chunks(path, &head, false),
-        b"FORM" if matches!(head.get(8..12), Some(b"AIFF" | b"AIFC")) => check_chunks(path, &head, true),
+        b"RIFF" if head.get(8..12) == Some(b"WAVE") => {
+            check_chunks(path, &head, false).map(|()| Container::Wav)
+        }
+        b"FORM" if matches!(head.get(8..12), Some(b"AIFF" | b"AIFC")) => {
+            check_chunks(path, &head, true).map(|()| Container::Aiff)
+        }
         b"RIFF" | b"FORM" => Err(TreatmentError::Unsupported {
             path: p(),
             reason: "a RIFF/IFF file that is not WAVE or AIFF".into(),
         }),
-        b"fLaC" => check_flac(path, &head, file_len),
-        b"OggS" => Ok(()),
-        _ if magic.starts_with(b"ID3") || mp3_sync => Ok(()),
+        b"fLaC" => check_flac(path, &head, file_len).map(|()| Container::Flac),
+        b"OggS" => Ok(Container::Ogg),
+        _ if mp3_sync => Ok(Container::Mp3(0)),
+        _ if magic.starts_with(b"ID3") => {
+            // ID3v2: 10-byte header (+10 with a footer), synchsafe size in bytes 6..10.
+            let Some(h) = head.get(0..10) else {
+                return Err(TreatmentError::Corrupt {
+                    path: p(),
+                    reason: "ID3 tag is truncated".into(),
+                });
+            };
+            let size = h[6..10]
+                .iter()
+                .fold(0usize, |acc, &b| (acc << 7) | usize::from(b & 0x7F));
+            let start = 10 + size + if h[5] & 0x10 != 0 { 10 } else { 0 };
+            if start as u64 >= file_len {
+                return Err(TreatmentError::NoAudio { path: p() });
+            }
+            if start + 2 <= head.len() && !is_sync(start) {
+                return Err(TreatmentError::Unsupported {
+                    path: p(),
+                    reason: "no MPEG audio after the ID3 tag".into(),
+                });
+            }
+            Ok(Container::Mp3(start as u64))
+        }
         _ => Err(TreatmentError::Unsupported {
             path: p(),
             reason: "not a WAV, AIFF, FLAC, Ogg or MP3 file".into(),
@@ -444,11 +482,11 @@ fn read_hound<R: std::io::Read>(
     })
 }
 
-fn decode_symphonia(path: &Path) -> Result<DecodedAudio, TreatmentError> {
+fn decode_symphonia(path: &Path, container: Container) -> Result<DecodedAudio, TreatmentError> {
     let owned: PathBuf = path.to_path_buf();
     // symphonia is written not to panic on bad input, but it is a large decoder; a panic in it
     // must not take a call (or the server) down, so it becomes a Corrupt error here.
-    match std::panic::catch_unwind(move || decode_symphonia_inner(&owned)) {
+    match std::panic::catch_unwind(move || decode_symphonia_inner(&owned, container)) {
         Ok(r) => r,
         Err(_) => Err(TreatmentError::Corrupt {
             path: path.to_path_buf(),
@@ -457,33 +495,41 @@ fn decode_symphonia(path: &Path) -> Result<DecodedAudio, TreatmentError> {
     }
 }
 
-fn decode_symphonia_inner(path: &Path) -> Result<DecodedAudio, TreatmentError> {
+fn decode_symphonia_inner(path: &Path, container: Container) -> Result<DecodedAudio, TreatmentError> {
+    use std::io::{Seek, SeekFrom};
+    use symphonia::core::formats::FormatReader;
+    use symphonia::default::formats::{AiffReader, FlacReader, MpaReader, OggReader, WavReader};
     let p = || path.to_path_buf();
-    let file = File::open(path).map_err(|e| TreatmentError::Io { path: p(), source: e })?;
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
-    let mut hint = Hint::new();
-    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
-        hint.with_extension(ext);
+    let mut file = File::open(path).map_err(|e| TreatmentError::Io { path: p(), source: e })?;
+    if let Container::Mp3(start) = container {
+        file.seek(SeekFrom::Start(start))
+            .map_err(|e| TreatmentError::Io { path: p(), source: e })?;
     }
-    let probed = symphonia::default::get_probe()
-        .format(&hint, mss, &FormatOptions::default(), &MetadataOptions::default())
-        .map_err(|e| match e {
-            SymError::Unsupported(what) => TreatmentError::Unsupported {
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let opts = FormatOptions::default();
+    let opened: Result<Box<dyn FormatReader>, SymError> = match container {
+        Container::Wav => WavReader::try_new(mss, &opts).map(|r| Box::new(r) as Box<dyn FormatReader>),
+        Container::Aiff => AiffReader::try_new(mss, &opts).map(|r| Box::new(r) as Box<dyn FormatReader>),
+        Container::Flac => FlacReader::try_new(mss, &opts).map(|r| Box::new(r) as Box<dyn FormatReader>),
+        Container::Ogg => OggReader::try_new(mss, &opts).map(|r| Box::new(r) as Box<dyn FormatReader>),
+        Container::Mp3(_) => MpaReader::try_new(mss, &opts).map(|r| Box::new(r) as Box<dyn FormatReader>),
+    };
+    let mut reader = opened.map_err(|e| match e {
+        SymError::Unsupported(what) => TreatmentError::Unsupported {
+            path: p(),
+            reason: what.to_string(),
+        },
+        SymError::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            TreatmentError::Corrupt {
                 path: p(),
-                reason: format!("not a known audio format ({what})"),
-            },
-            SymError::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-                TreatmentError::Corrupt {
-                    path: p(),
-                    reason: "file ends inside its header".into(),
-                }
+                reason: "file ends inside its header".into(),
             }
-            other => TreatmentError::Corrupt {
-                path: p(),
-                reason: other.to_string(),
-            },
-        })?;
-    let mut reader = probed.format;
+        }
+        other => TreatmentError::Corrupt {
+            path: p(),
+            reason: other.to_string(),
+        },
+    })?;
     let track = reader
         .tracks()
         .iter()
