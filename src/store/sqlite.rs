@@ -21,7 +21,8 @@ const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE callbacks (
-    id               TEXT PRIMARY KEY NOT NULL,
+    seq              INTEGER PRIMARY KEY,
+    id               TEXT NOT NULL UNIQUE,
     service          TEXT NOT NULL,
     state            TEXT NOT NULL,
     reason           TEXT,
@@ -34,16 +35,16 @@ CREATE TABLE callbacks (
     paused_from      TEXT,
     properties       TEXT NOT NULL,
     version          INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX callbacks_session ON callbacks(session_id) WHERE session_id IS NOT NULL;
 CREATE INDEX callbacks_state_desired ON callbacks(state, desired_time);
 CREATE TABLE lookups (
     key   TEXT NOT NULL,
     value TEXT NOT NULL,
-    id    TEXT NOT NULL,
-    PRIMARY KEY (key, value, id)
+    seq   INTEGER NOT NULL,
+    PRIMARY KEY (key, value, seq)
 ) WITHOUT ROWID;
-CREATE INDEX lookups_id ON lookups(id);
+CREATE INDEX lookups_seq ON lookups(seq);
 ";
 
 const COLUMNS: &str = "id, service, state, reason, customer_number, desired_time, time_scheduled, \
@@ -57,8 +58,10 @@ const WRITE_QUEUE: usize = 8192;
 const MAX_IDLE_READERS: usize = 8;
 /// Page cache of each connection, KiB.
 const CACHE_KIB: i64 = 65536;
+/// WAL size (frames) at which the writer completes a checkpoint so the WAL restarts.
+const WAL_RESTART_FRAMES: i64 = 2000;
 /// How often committed WAL frames are checkpointed.
-const CHECKPOINT_PERIOD: std::time::Duration = std::time::Duration::from_millis(500);
+const CHECKPOINT_PERIOD: std::time::Duration = std::time::Duration::from_millis(50);
 /// Most records a lookup returns.
 pub const MAX_LOOKUP_RESULTS: usize = 10_000;
 
@@ -147,8 +150,13 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // Checkpoints run on their own thread, beside the writer (see `checkpoint_loop`).
-    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // A background thread copies WAL frames into the database file as they come (see
+    // `checkpoint_loop`), but under continuous writes it never catches up with the last
+    // frame, and the WAL only restarts (reusing its file) after a checkpoint that did. So the
+    // writer finishes the job itself every WAL_RESTART_FRAMES frames: cheap, because the
+    // background thread has already copied most of them.
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_RESTART_FRAMES)?;
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(())
 }
@@ -293,35 +301,40 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<bool, StoreError> {
                 }
                 Err(e) => return Err(e.into()),
             }
-            add_lookups(conn, &record.id, lookups)?;
+            add_lookups(conn, conn.last_insert_rowid(), lookups)?;
             Ok(true)
         }
         WriteOp::Update { record, lookups } => {
             let mut stmt = conn.prepare_cached(
                 "UPDATE callbacks SET service = ?2, state = ?3, reason = ?4, customer_number = ?5, desired_time = ?6, \
                  time_scheduled = ?7, expiration_time = ?8, state_changed_at = ?9, session_id = ?10, paused_from = ?11, \
-                 properties = ?12, version = version + 1 WHERE id = ?1 AND version = ?13",
+                 properties = ?12, version = version + 1 WHERE id = ?1 AND version = ?13 RETURNING seq",
             )?;
             let properties = properties_json(record)?;
-            let changed = stmt.execute(params![
-                record.id,
-                record.service,
-                record.state.as_str(),
-                record.reason,
-                record.customer_number,
-                record.desired_time,
-                record.time_scheduled,
-                record.expiration_time,
-                record.state_changed_at,
-                record.session_id,
-                record.paused_from.map(State::as_str),
-                properties,
-                record.version as i64,
-            ])?;
-            if changed == 1 {
-                add_lookups(conn, &record.id, lookups)?;
+            let seq: Option<i64> = stmt
+                .query_row(
+                    params![
+                        record.id,
+                        record.service,
+                        record.state.as_str(),
+                        record.reason,
+                        record.customer_number,
+                        record.desired_time,
+                        record.time_scheduled,
+                        record.expiration_time,
+                        record.state_changed_at,
+                        record.session_id,
+                        record.paused_from.map(State::as_str),
+                        properties,
+                        record.version as i64,
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(seq) = seq {
+                add_lookups(conn, seq, lookups)?;
             }
-            Ok(changed == 1)
+            Ok(seq.is_some())
         }
         WriteOp::Delete { id, version } => {
             let changed = match version {
@@ -341,14 +354,14 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<bool, StoreError> {
     }
 }
 
-fn add_lookups(conn: &Connection, id: &str, lookups: &[LookupEntry]) -> Result<(), StoreError> {
+fn add_lookups(conn: &Connection, seq: i64, lookups: &[LookupEntry]) -> Result<(), StoreError> {
     if lookups.is_empty() {
         return Ok(());
     }
     let mut stmt =
-        conn.prepare_cached("INSERT OR IGNORE INTO lookups (key, value, id) VALUES (?1, ?2, ?3)")?;
+        conn.prepare_cached("INSERT OR IGNORE INTO lookups (key, value, seq) VALUES (?1, ?2, ?3)")?;
     for (key, value) in lookups {
-        stmt.execute(params![key, value, id])?;
+        stmt.execute(params![key, value, seq])?;
     }
     Ok(())
 }
@@ -459,12 +472,12 @@ impl Store for SqliteStore {
     async fn lookup(&self, query: &LookupQuery) -> Result<Vec<CallbackRecord>, StoreError> {
         let query = query.clone();
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached("SELECT id FROM lookups WHERE key = ?1 AND value = ?2")?;
-            let mut selected: Option<std::collections::BTreeSet<String>> = None;
+            let mut stmt = conn.prepare_cached("SELECT seq FROM lookups WHERE key = ?1 AND value = ?2")?;
+            let mut selected: Option<std::collections::BTreeSet<i64>> = None;
             for (key, value) in &query.terms {
                 let ids = stmt
-                    .query_map(params![key, value], |r| r.get::<_, String>(0))?
-                    .collect::<Result<std::collections::BTreeSet<String>, _>>()?;
+                    .query_map(params![key, value], |r| r.get::<_, i64>(0))?
+                    .collect::<Result<std::collections::BTreeSet<i64>, _>>()?;
                 selected = Some(match selected {
                     None => ids,
                     Some(acc) if query.any => acc.union(&ids).cloned().collect(),
@@ -472,8 +485,13 @@ impl Store for SqliteStore {
                 });
             }
             let mut out = Vec::new();
-            for id in selected.unwrap_or_default() {
-                if let Some(record) = get_one(conn, &id)?
+            let mut by_seq =
+                conn.prepare_cached(&format!("SELECT {COLUMNS} FROM callbacks WHERE seq = ?1"))?;
+            for seq in selected.unwrap_or_default() {
+                let row = by_seq
+                    .query_row(params![seq], |row| Ok(record_from_row(row)))
+                    .optional()?;
+                if let Some(record) = row.transpose()?
                     && query.service.as_deref().is_none_or(|s| s == record.service)
                 {
                     out.push(record);
