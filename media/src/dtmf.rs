@@ -5,7 +5,7 @@
 //! sent three times. [`DtmfReceiver`] turns the packet stream into one `Started` and one
 //! `Ended` per digit, de-duplicating the repeated end packets and ending an event whose end
 //! packets were all lost after a timeout. [`DtmfSender`] produces the packets through the leg's
-//! [`RtpSession`](crate::rtp::RtpSession); the payload type comes from the SDP.
+//! [`crate::rtp::RtpSession`]; the payload type comes from the SDP.
 
 use std::collections::VecDeque;
 use std::time::Duration;
