@@ -82,6 +82,7 @@ fn check(file: &std::path::Path) -> ExitCode {
 
 fn serve(config_file: Option<PathBuf>) -> ExitCode {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )

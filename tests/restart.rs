@@ -51,8 +51,14 @@ fn start(config: &std::path::Path) -> Running {
         .expect("start boomerang");
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
-    let base = line.trim().strip_prefix("boomerang listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the listening line");
+    let base = line
+        .trim()
+        .strip_prefix("boomerang listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
     Running { child, base }
 }
 
@@ -63,9 +69,17 @@ async fn get(client: &reqwest::Client, url: String) -> (u16, Value) {
 }
 
 async fn create(client: &reqwest::Client, base: &str, service: &str, body: Value) -> String {
-    let r = client.post(format!("{base}/genesys/1/service/callback/{service}")).json(&body).send().await.unwrap();
+    let r = client
+        .post(format!("{base}/genesys/1/service/callback/{service}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    r.json::<Value>().await.unwrap()["_id"].as_str().unwrap().to_string()
+    r.json::<Value>().await.unwrap()["_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// Polls R5 until `pred` holds (at most 15 s).
@@ -76,7 +90,10 @@ async fn wait_for(client: &reqwest::Client, url: &str, pred: impl Fn(u16, &Value
         if pred(status, &body) {
             return (status, body);
         }
-        assert!(Instant::now() < deadline, "condition not reached; last answer {status} {body}");
+        assert!(
+            Instant::now() < deadline,
+            "condition not reached; last answer {status} {body}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -93,8 +110,20 @@ async fn callbacks_survive_a_crash_and_their_timers_still_fire() {
     let base = server.base.clone();
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
     let later = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
-    let wakes = create(&client, &base, "rs", json!({"_customer_number": "100", "_desired_time": soon})).await;
-    let waits = create(&client, &base, "rs", json!({"_customer_number": "101", "_desired_time": later, "usr_note": "keep me"})).await;
+    let wakes = create(
+        &client,
+        &base,
+        "rs",
+        json!({"_customer_number": "100", "_desired_time": soon}),
+    )
+    .await;
+    let waits = create(
+        &client,
+        &base,
+        "rs",
+        json!({"_customer_number": "101", "_desired_time": later, "usr_note": "keep me"}),
+    )
+    .await;
     let queued = create(&client, &base, "rs", json!({"_customer_number": "102"})).await;
     let done = create(&client, &base, "rs", json!({"_customer_number": "103", "_callback_state": "COMPLETED", "_callback_reason": "AGENT_CONNECTED"})).await;
     let expires = create(&client, &base, "short", json!({"_customer_number": "104"})).await;
@@ -112,23 +141,42 @@ async fn callbacks_survive_a_crash_and_their_timers_still_fire() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["_callback_state"], "SCHEDULED");
     let (_, body) = get(&client, url("rs", &done)).await;
-    assert_eq!((body["_callback_state"].as_str(), body["_callback_reason"].as_str()), (Some("COMPLETED"), Some("AGENT_CONNECTED")));
+    assert_eq!(
+        (
+            body["_callback_state"].as_str(),
+            body["_callback_reason"].as_str()
+        ),
+        (Some("COMPLETED"), Some("AGENT_CONNECTED"))
+    );
     let (_, body) = get(&client, url("rs", &queued)).await;
     assert_eq!(body["_callback_state"], "QUEUED");
     assert_eq!(body["_ors_session_id"], session.as_str());
     // The live session is back in its queue.
-    let r = client.post(format!("{base}/genesys/1/service/{queued}/check-queue-position")).send().await.unwrap();
+    let r = client
+        .post(format!("{base}/genesys/1/service/{queued}/check-queue-position"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let position: Value = r.json().await.unwrap();
     assert_eq!(position["_position"], 1);
     assert_eq!(position["ors_session_id"], session.as_str());
 
     // The wake timer armed before the crash fires.
-    wait_for(&client, &url("rs", &wakes), |_, b| b["_callback_state"] == "QUEUED").await;
+    wait_for(&client, &url("rs", &wakes), |_, b| {
+        b["_callback_state"] == "QUEUED"
+    })
+    .await;
     // The short-lived callback expires unfinished, then is purged after the grace.
-    let (_, body) = wait_for(&client, &url("short", &expires), |_, b| b["_callback_state"] == "COMPLETED").await;
+    let (_, body) = wait_for(&client, &url("short", &expires), |_, b| {
+        b["_callback_state"] == "COMPLETED"
+    })
+    .await;
     assert_eq!(body["_callback_reason"], "FAIL_TIMEOUT_TTL");
-    wait_for(&client, &url("short", &expires), |s, b| s == 400 && b["code"] == 40030).await;
+    wait_for(&client, &url("short", &expires), |s, b| {
+        s == 400 && b["code"] == 40030
+    })
+    .await;
     // Nothing else was lost.
     let (status, _) = get(&client, url("rs", &waits)).await;
     assert_eq!(status, 200);

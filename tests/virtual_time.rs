@@ -38,8 +38,19 @@ fn rig(estimator: Arc<dyn WaitEstimator>) -> Rig {
     let clock = ManualClock::new(parse_iso("2030-03-01T10:00:00Z").unwrap());
     let engine = Arc::new(SessionTable::new());
     let config = Arc::new(Config::parse(CONFIG, "t").unwrap());
-    let callbacks = Callbacks::new(config, store, engine.clone() as Arc<dyn Engine>, Arc::new(clock.clone()), estimator);
-    Rig { clock, engine, callbacks, _dir: dir }
+    let callbacks = Callbacks::new(
+        config,
+        store,
+        engine.clone() as Arc<dyn Engine>,
+        Arc::new(clock.clone()),
+        estimator,
+    );
+    Rig {
+        clock,
+        engine,
+        callbacks,
+        _dir: dir,
+    }
 }
 
 impl Rig {
@@ -52,7 +63,10 @@ impl Rig {
 
     /// Runs every timer due now, as the driver does.
     async fn run_due(&self) -> usize {
-        let due = self.callbacks.timers().pop_due(self.clock.now_ms(), self.callbacks.wake_lead_ms());
+        let due = self
+            .callbacks
+            .timers()
+            .pop_due(self.clock.now_ms(), self.callbacks.wake_lead_ms());
         let n = due.len();
         for (id, kind) in due {
             self.callbacks.on_timer(&id, kind).await;
@@ -61,7 +75,11 @@ impl Rig {
     }
 
     async fn state(&self, id: &str) -> Option<(State, Option<String>)> {
-        self.callbacks.get("s", id).await.ok().map(|r| (r.state, r.reason))
+        self.callbacks
+            .get("s", id)
+            .await
+            .ok()
+            .map(|r| (r.state, r.reason))
     }
 }
 
@@ -73,7 +91,10 @@ async fn scheduled_callback_wakes_expires_and_is_purged_on_time() {
     let id = rig.create(desired).await;
     assert_eq!(rig.state(&id).await, Some((State::Scheduled, None)));
     // Wake at desired - buffer (300 s).
-    assert_eq!(rig.callbacks.timers().get(&id), Some((desired - 5 * MIN, TimerKind::Wake)));
+    assert_eq!(
+        rig.callbacks.timers().get(&id),
+        Some((desired - 5 * MIN, TimerKind::Wake))
+    );
 
     // Exactly at desired - buffer the strict rule does not hold yet.
     rig.clock.set(desired - 5 * MIN);
@@ -89,7 +110,10 @@ async fn scheduled_callback_wakes_expires_and_is_purged_on_time() {
     assert_eq!(rig.run_due().await, 0);
     rig.clock.set(expiration);
     assert_eq!(rig.run_due().await, 1);
-    assert_eq!(rig.state(&id).await, Some((State::Completed, Some("FAIL_TIMEOUT_TTL".into()))));
+    assert_eq!(
+        rig.state(&id).await,
+        Some((State::Completed, Some("FAIL_TIMEOUT_TTL".into())))
+    );
     assert!(rig.engine.is_empty());
 
     // Purged after the grace.
@@ -106,7 +130,10 @@ async fn cancelled_callback_is_purged_at_expiration_plus_grace() {
     let id = rig.create(desired).await;
     rig.callbacks.cancel("s", &id, false).await.unwrap();
     let purge_at = desired + 120 * MIN + 10 * MIN;
-    assert_eq!(rig.callbacks.timers().get(&id), Some((purge_at, TimerKind::Purge)));
+    assert_eq!(
+        rig.callbacks.timers().get(&id),
+        Some((purge_at, TimerKind::Purge))
+    );
     rig.clock.set(purge_at - 1);
     assert_eq!(rig.run_due().await, 0);
     rig.clock.set(purge_at);
@@ -136,7 +163,10 @@ impl WaitEstimator for FixedEwt {
 #[tokio::test]
 async fn ewt_brings_the_wake_forward() {
     // EWT 10 min: due once desired < now + 300 s + 600 s.
-    let rig = rig(Arc::new(FixedEwt { vq_secs: 600, max_secs: 600 }));
+    let rig = rig(Arc::new(FixedEwt {
+        vq_secs: 600,
+        max_secs: 600,
+    }));
     let desired = rig.clock.now_ms() + 60 * MIN;
     let id = rig.create(desired).await;
     rig.clock.set(desired - 15 * MIN);
@@ -149,7 +179,10 @@ async fn ewt_brings_the_wake_forward() {
 #[tokio::test]
 async fn early_wake_is_rechecked_every_ten_seconds_until_due() {
     // Some queue has a 30 min EWT, so wakes are taken 30 min early; this queue's EWT is 1 min.
-    let rig = rig(Arc::new(FixedEwt { vq_secs: 60, max_secs: 1800 }));
+    let rig = rig(Arc::new(FixedEwt {
+        vq_secs: 60,
+        max_secs: 1800,
+    }));
     let desired = rig.clock.now_ms() + 60 * MIN;
     let id = rig.create(desired).await;
     rig.clock.set(desired - 35 * MIN + 1);
@@ -183,10 +216,22 @@ async fn recovery_rearms_timers_and_restores_sessions() {
     let engine = Arc::new(SessionTable::new());
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&rig._dir.path().join("db.sqlite")).unwrap());
     let config = rig.callbacks.config().clone();
-    let again = Callbacks::new(config, store, engine.clone() as Arc<dyn Engine>, Arc::new(rig.clock.clone()), Arc::new(NoHistory));
+    let again = Callbacks::new(
+        config,
+        store,
+        engine.clone() as Arc<dyn Engine>,
+        Arc::new(rig.clock.clone()),
+        Arc::new(NoHistory),
+    );
     let recovery = again.recover().await.unwrap();
     assert_eq!((recovery.records, recovery.sessions), (2, 1));
-    assert_eq!(again.timers().get(&scheduled), Some((now + 55 * MIN, TimerKind::Wake)));
-    assert_eq!(again.timers().get(&queued), Some((now + 120 * MIN, TimerKind::Expire)));
+    assert_eq!(
+        again.timers().get(&scheduled),
+        Some((now + 55 * MIN, TimerKind::Wake))
+    );
+    assert_eq!(
+        again.timers().get(&queued),
+        Some((now + 120 * MIN, TimerKind::Expire))
+    );
     assert_eq!(again.queue_position(&queued).await.unwrap().position, position);
 }

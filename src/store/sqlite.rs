@@ -337,19 +337,21 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<bool, StoreError> {
             Ok(seq.is_some())
         }
         WriteOp::Delete { id, version } => {
-            let changed = match version {
+            let seq: Option<i64> = match version {
                 Some(v) => conn
-                    .prepare_cached("DELETE FROM callbacks WHERE id = ?1 AND version = ?2")?
-                    .execute(params![id, *v as i64])?,
+                    .prepare_cached("DELETE FROM callbacks WHERE id = ?1 AND version = ?2 RETURNING seq")?
+                    .query_row(params![id, *v as i64], |r| r.get(0))
+                    .optional()?,
                 None => conn
-                    .prepare_cached("DELETE FROM callbacks WHERE id = ?1")?
-                    .execute(params![id])?,
+                    .prepare_cached("DELETE FROM callbacks WHERE id = ?1 RETURNING seq")?
+                    .query_row(params![id], |r| r.get(0))
+                    .optional()?,
             };
-            if changed == 1 {
-                conn.prepare_cached("DELETE FROM lookups WHERE id = ?1")?
-                    .execute(params![id])?;
+            if let Some(seq) = seq {
+                conn.prepare_cached("DELETE FROM lookups WHERE seq = ?1")?
+                    .execute(params![seq])?;
             }
-            Ok(changed == 1)
+            Ok(seq.is_some())
         }
     }
 }
@@ -545,5 +547,139 @@ impl Store for SqliteStore {
             Ok(conn.query_row("SELECT COUNT(*) FROM callbacks", [], |r| r.get::<_, i64>(0))? as u64)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn record(id: &str, number: &str) -> CallbackRecord {
+        CallbackRecord {
+            id: id.into(),
+            service: "svc".into(),
+            state: State::Scheduled,
+            reason: None,
+            customer_number: Some(number.into()),
+            desired_time: 1_000,
+            time_scheduled: 500,
+            expiration_time: 2_000,
+            state_changed_at: 500,
+            session_id: None,
+            paused_from: None,
+            properties: BTreeMap::from([("usr_account".to_string(), "A1".to_string())]),
+            version: 0,
+        }
+    }
+
+    fn entries(pairs: &[(&str, &str)]) -> Vec<LookupEntry> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn query(pairs: &[(&str, &str)], any: bool) -> LookupQuery {
+        LookupQuery {
+            service: None,
+            terms: entries(pairs),
+            any,
+        }
+    }
+
+    #[tokio::test]
+    async fn insert_update_lookup_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("sub").join("t.db")).unwrap();
+        let mut r = record("1-a", "5115");
+        store
+            .insert(
+                &r,
+                &entries(&[("_customer_number", "5115"), ("usr_account", "A1")]),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.insert(&r, &[]).await,
+            Err(StoreError::Duplicate(id)) if id == "1-a"
+        ));
+        assert_eq!(store.get("1-a").await.unwrap(), Some(r.clone()));
+
+        // Compare-and-swap: the first update wins, a second one from the same version loses.
+        r.state = State::Queued;
+        r.session_id = Some("S1".into());
+        assert!(
+            store
+                .update(&r, &entries(&[("usr_account", "B2")]))
+                .await
+                .unwrap()
+        );
+        assert!(!store.update(&r, &[]).await.unwrap());
+        let stored = store.get("1-a").await.unwrap().unwrap();
+        assert_eq!((stored.version, stored.state), (1, State::Queued));
+        assert_eq!(
+            store.get_by_session("S1").await.unwrap().map(|r| r.id),
+            Some("1-a".into())
+        );
+        assert_eq!(store.in_session().await.unwrap().len(), 1);
+
+        // "Is or was": both the old and the new account find the record.
+        assert_eq!(
+            store
+                .lookup(&query(&[("usr_account", "A1")], false))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            store
+                .lookup(&query(&[("usr_account", "B2")], false))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let other = record("1-b", "777");
+        store
+            .insert(&other, &entries(&[("_customer_number", "777")]))
+            .await
+            .unwrap();
+        let both = query(&[("usr_account", "A1"), ("_customer_number", "777")], true);
+        assert_eq!(store.lookup(&both).await.unwrap().len(), 2);
+        let neither = query(&[("usr_account", "A1"), ("_customer_number", "777")], false);
+        assert!(store.lookup(&neither).await.unwrap().is_empty());
+
+        // Delete: only at the expected version; the lookup history goes with the record.
+        assert!(!store.delete("1-a", Some(0)).await.unwrap());
+        assert!(store.delete("1-a", Some(1)).await.unwrap());
+        assert_eq!(store.get("1-a").await.unwrap(), None);
+        assert!(
+            store
+                .lookup(&query(&[("usr_account", "A1")], false))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(!store.delete("1-a", None).await.unwrap());
+        assert_eq!(store.count().await.unwrap(), 1);
+        let seeds = store.timer_seeds().await.unwrap();
+        assert_eq!(seeds.len(), 1);
+        assert_eq!(seeds[0].id, "1-b");
+    }
+
+    #[tokio::test]
+    async fn a_database_from_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(SqliteStore::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let e = SqliteStore::open(&path).err().unwrap().to_string();
+        assert!(e.contains("schema version 99"), "{e}");
     }
 }
