@@ -1,0 +1,5 @@
+//! The subcommands of the `boomerang` command, one module each.
+
+pub mod config;
+pub mod serve;
+pub mod treatments;
