@@ -33,7 +33,12 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { clients: 64, seconds: 10, immediate: false, db_dir: None };
+    let mut a = Args {
+        clients: 64,
+        seconds: 10,
+        immediate: false,
+        db_dir: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().unwrap_or_default();
@@ -71,9 +76,14 @@ async fn main() {
     let body = if args.immediate {
         r#"{"_customer_number":"5115","usr_customer_name":"Bob Markel","usr_account":"A1"}"#.to_string()
     } else {
-        format!(r#"{{"_customer_number":"5115","_desired_time":"{desired}","usr_customer_name":"Bob Markel","usr_account":"A1"}}"#)
+        format!(
+            r#"{{"_customer_number":"5115","_desired_time":"{desired}","usr_customer_name":"Bob Markel","usr_account":"A1"}}"#
+        )
     };
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()
+        .unwrap();
     let body = Arc::new(body);
 
     // Warm-up: one second, not counted.
@@ -86,7 +96,12 @@ async fn main() {
                 let (mut latencies, mut failed) = (Vec::with_capacity(16384), 0u64);
                 while Instant::now() < end {
                     let t = Instant::now();
-                    let r = client.post(&url).header("content-type", "application/json").body(body.as_str().to_owned()).send().await;
+                    let r = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body.as_str().to_owned())
+                        .send()
+                        .await;
                     match r {
                         Ok(r) if r.status() == 200 => {
                             let _ = r.bytes().await;
@@ -103,8 +118,16 @@ async fn main() {
     for t in run(Duration::from_secs(1)) {
         t.await.unwrap();
     }
-    let before = server.callbacks().reporter().accepted_scheduled.load(std::sync::atomic::Ordering::Relaxed)
-        + server.callbacks().reporter().accepted_immediate.load(std::sync::atomic::Ordering::Relaxed);
+    let before = server
+        .callbacks()
+        .reporter()
+        .accepted_scheduled
+        .load(std::sync::atomic::Ordering::Relaxed)
+        + server
+            .callbacks()
+            .reporter()
+            .accepted_immediate
+            .load(std::sync::atomic::Ordering::Relaxed);
     let started = Instant::now();
     let mut latencies = Vec::new();
     let mut failed = 0;
@@ -118,9 +141,19 @@ async fn main() {
     server.shutdown().await;
     let stored = SqliteStore::open(&db).unwrap().count().await.unwrap();
     let accepted = latencies.len() as u64;
-    println!("mode: {}", if args.immediate { "immediate (QUEUED + session)" } else { "scheduled" });
+    println!(
+        "mode: {}",
+        if args.immediate {
+            "immediate (QUEUED + session)"
+        } else {
+            "scheduled"
+        }
+    );
     println!("clients: {}, seconds: {:.1}", args.clients, elapsed);
-    println!("accepted: {accepted} ({:.0}/s), failed: {failed}", accepted as f64 / elapsed);
+    println!(
+        "accepted: {accepted} ({:.0}/s), failed: {failed}",
+        accepted as f64 / elapsed
+    );
     println!(
         "latency ms: p50 {:.2}, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}",
         percentile(&latencies, 0.50),
@@ -130,5 +163,9 @@ async fn main() {
         percentile(&latencies, 1.0)
     );
     println!("records in the database after shutdown: {stored} (warm-up included: {before} before the run)");
-    assert_eq!(stored, before + accepted, "every accepted callback must be durable");
+    assert_eq!(
+        stored,
+        before + accepted,
+        "every accepted callback must be durable"
+    );
 }
