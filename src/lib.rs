@@ -6,11 +6,13 @@
 //! serves the GMS-compatible REST API, and `server` wires them together.
 
 pub mod api;
+pub mod call;
 pub mod callback;
 pub mod clock;
 pub mod config;
 pub mod report;
 pub mod routing;
 pub mod server;
+pub mod sip;
 pub mod store;
 pub mod time;

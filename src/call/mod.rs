@@ -1,0 +1,1 @@
+//! Call legs: a leg owns its dialog and RTP session.

@@ -1,0 +1,6 @@
+//! SIP: messages (rsip + a thin wrapper), RFC 3261 transactions and the endpoint that matches
+//! datagrams to them (sans-IO), SDP offer/answer, and the tokio UDP driver.
+
+pub mod msg;
+
+pub mod transaction;
