@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cpd;
 pub mod dtmf;
 pub mod g711;
 pub mod jitter;
