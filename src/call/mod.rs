@@ -1,1 +1,4 @@
-//! Call legs: a leg owns its dialog and RTP session.
+//! Call legs: a leg owns its dialog (signalling, sans-IO in [`leg`]) and its RTP session
+//! (driven by [`driver`]); the driver also bridges legs.
+
+pub mod leg;

@@ -1,0 +1,808 @@
+//! One call leg's signalling, sans-IO: the INVITE dialog of an outbound call (RFC 3261 §12,
+//! §13, §15) on top of the transaction [`Endpoint`]: early and confirmed dialog, route set,
+//! remote target refresh, ACK of 2xx, CANCEL on ring timeout, BYE from either side, re-INVITE
+//! from the peer (hold/unhold), and the mapping of every final response to a dial result.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::sip::endpoint::{ClientId, Endpoint, ServerId};
+use crate::sip::msg::{self, Method, Msg, RequestBuilder};
+use crate::sip::sdp::{self, Codec, Direction, LocalMedia, RemoteMedia};
+
+/// Why a leg ended (the "dial result" for a leg that was never answered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// 486, 600.
+    Busy,
+    /// 404, 410, 484, 604.
+    InvalidNumber,
+    /// 480, 408, 487 after our ring timeout, timer B, or ring timeout before any response.
+    NoAnswer,
+    /// 503: try the next trunk.
+    Failover,
+    /// Other 5xx: retry later.
+    ErrorRetry,
+    /// 403 and other 4xx/6xx: do not retry.
+    Error,
+    /// Answered, then the peer sent BYE.
+    RemoteHangup,
+    /// Answered, then we sent BYE (or CANCEL before an answer on request).
+    LocalHangup,
+    /// The peer stopped answering in an established dialog (BYE/ACK timers) or sent no RTP.
+    Timeout,
+}
+
+/// Dial result of a final response (RFC 3261 §21). `ring_timeout` is true when the response
+/// came after we CANCELled the call because it rang too long.
+pub fn dial_result(code: u16, ring_timeout: bool) -> Cause {
+    match code {
+        486 | 600 => Cause::Busy,
+        404 | 410 | 484 | 604 => Cause::InvalidNumber,
+        480 | 408 => Cause::NoAnswer,
+        487 if ring_timeout => Cause::NoAnswer,
+        487 => Cause::LocalHangup,
+        503 => Cause::Failover,
+        500..=599 => Cause::ErrorRetry,
+        _ => Cause::Error,
+    }
+}
+
+/// What a leg reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum LegEvent {
+    Trying,
+    Ringing {
+        code: u16,
+    },
+    EarlyMedia {
+        remote_rtp: SocketAddr,
+        codec: Option<&'static str>,
+    },
+    Answered {
+        remote_rtp: Option<SocketAddr>,
+        codec: Option<&'static str>,
+    },
+    /// The peer put us on hold (`sendonly`/`inactive`) or took us off it.
+    Hold {
+        held: bool,
+    },
+    Hangup {
+        cause: Cause,
+        code: Option<u16>,
+        reason: String,
+    },
+}
+
+/// State of the leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegState {
+    Calling,
+    Early,
+    Confirmed,
+    Terminating,
+    Ended,
+}
+
+/// What a dial needs.
+#[derive(Debug, Clone)]
+pub struct DialSpec {
+    /// The dialled user part (prefix already applied).
+    pub number: String,
+    /// Where the INVITE goes (trunk or outbound proxy).
+    pub dest: SocketAddr,
+    /// Host part of the Request-URI and To (the trunk's domain or address).
+    pub domain: String,
+    /// From user part (caller id).
+    pub caller: String,
+    pub p_asserted_identity: Option<String>,
+    pub ring_timeout: Duration,
+    /// Our RTP address offered in the SDP.
+    pub rtp: SocketAddr,
+}
+
+/// The signalling of one outbound leg.
+#[derive(Debug)]
+pub struct OutboundLeg {
+    state: LegState,
+    local: SocketAddr,
+    dest: SocketAddr,
+    call_id: String,
+    local_tag: String,
+    remote_tag: Option<String>,
+    from: String,
+    to: String,
+    request_uri: String,
+    remote_target: String,
+    route_set: Vec<String>,
+    cseq: u32,
+    invite: Option<Msg>,
+    invite_tx: Option<ClientId>,
+    got_provisional: bool,
+    cancel_wanted: bool,
+    ring_timed_out: bool,
+    cancel_sent: bool,
+    ring_deadline: Option<Instant>,
+    bye_tx: Option<ClientId>,
+    local_media: LocalMedia,
+    remote_media: Option<RemoteMedia>,
+    held: bool,
+    events: VecDeque<LegEvent>,
+}
+
+impl OutboundLeg {
+    /// Builds and sends the INVITE with an SDP offer.
+    pub fn dial(
+        now: Instant,
+        ep: &mut Endpoint,
+        local: SocketAddr,
+        spec: &DialSpec,
+    ) -> Result<Self, msg::ParseError> {
+        let call_id = format!("{}@boomerang", msg::token(20));
+        let local_tag = msg::token(10);
+        let request_uri = format!("sip:{}@{}", spec.number, spec.domain);
+        let from = format!("<sip:{}@{}>;tag={}", spec.caller, host_of(local), local_tag);
+        let to = format!("<{request_uri}>");
+        let local_media = LocalMedia::offer(spec.rtp.ip(), spec.rtp.port());
+        let mut leg = OutboundLeg {
+            state: LegState::Calling,
+            local,
+            dest: spec.dest,
+            call_id,
+            local_tag,
+            remote_tag: None,
+            from,
+            to,
+            request_uri: request_uri.clone(),
+            remote_target: request_uri,
+            route_set: Vec::new(),
+            cseq: 1,
+            invite: None,
+            invite_tx: None,
+            got_provisional: false,
+            cancel_wanted: false,
+            ring_timed_out: false,
+            cancel_sent: false,
+            ring_deadline: Some(now + spec.ring_timeout),
+            bye_tx: None,
+            local_media,
+            remote_media: None,
+            held: false,
+            events: VecDeque::new(),
+        };
+        let mut b = leg.base(
+            &Method::Invite,
+            &leg.request_uri.clone(),
+            leg.cseq,
+            &msg::new_branch(),
+        );
+        if let Some(pai) = &spec.p_asserted_identity {
+            b = b.header("P-Asserted-Identity", pai);
+        }
+        let body = leg.local_media.to_bytes();
+        let bytes = b.body(Some("application/sdp"), &body);
+        leg.invite = Some(msg::parse(&bytes)?);
+        leg.invite_tx = Some(ep.send_request(now, spec.dest, bytes)?);
+        Ok(leg)
+    }
+
+    fn base(&self, method: &Method, uri: &str, cseq: u32, branch: &str) -> RequestBuilder {
+        let mut b = RequestBuilder::new(method, uri)
+            .header("Via", format!("SIP/2.0/UDP {};branch={branch};rport", self.local))
+            .header("Max-Forwards", 70)
+            .header("From", &self.from)
+            .header("To", self.to_header())
+            .header("Call-ID", &self.call_id)
+            .header("CSeq", format!("{cseq} {method}"));
+        for r in &self.route_set {
+            b = b.header("Route", r);
+        }
+        if *method == Method::Invite {
+            b = b
+                .header("Contact", format!("<sip:boomerang@{}>", self.local))
+                .header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS");
+        }
+        b
+    }
+
+    fn to_header(&self) -> String {
+        match &self.remote_tag {
+            Some(t) => format!("{};tag={t}", self.to),
+            None => self.to.clone(),
+        }
+    }
+
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
+    pub fn state(&self) -> LegState {
+        self.state
+    }
+
+    pub fn local_tag(&self) -> &str {
+        &self.local_tag
+    }
+
+    pub fn remote_media(&self) -> Option<&RemoteMedia> {
+        self.remote_media.as_ref()
+    }
+
+    /// The codec the answer chose (first common codec in the answer's m-line).
+    pub fn codec(&self) -> Option<Codec> {
+        self.remote_media.as_ref().and_then(sdp::negotiated)
+    }
+
+    pub fn owns_client_tx(&self, tx: ClientId) -> bool {
+        self.invite_tx == Some(tx) || self.bye_tx == Some(tx)
+    }
+
+    pub fn poll_event(&mut self) -> Option<LegEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.state == LegState::Ended
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            LegState::Calling | LegState::Early if !self.cancel_wanted => self.ring_deadline,
+            _ => None,
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant, ep: &mut Endpoint) {
+        if let Some(t) = self.ring_deadline
+            && now >= t
+            && matches!(self.state, LegState::Calling | LegState::Early)
+        {
+            self.ring_deadline = None;
+            self.ring_timed_out = true;
+            self.cancel(now, ep);
+        }
+    }
+
+    /// CANCEL a call that is not answered yet (§9.1: only after a provisional response; before
+    /// one, the CANCEL waits for it), or BYE an answered one.
+    pub fn hangup(&mut self, now: Instant, ep: &mut Endpoint) {
+        match self.state {
+            LegState::Calling | LegState::Early => self.cancel(now, ep),
+            LegState::Confirmed => self.send_bye(now, ep),
+            LegState::Terminating | LegState::Ended => {}
+        }
+    }
+
+    fn cancel(&mut self, now: Instant, ep: &mut Endpoint) {
+        self.cancel_wanted = true;
+        if !self.got_provisional || self.cancel_sent {
+            return;
+        }
+        let Some(inv) = &self.invite else { return };
+        let mut b = RequestBuilder::new(&Method::Cancel, inv.request_uri());
+        if let Some(v) = inv.vias().first() {
+            b = b.header("Via", v);
+        }
+        b = b
+            .header("Max-Forwards", 70)
+            .header("From", &inv.from.raw)
+            .header("To", &inv.to.raw)
+            .header("Call-ID", &inv.call_id)
+            .header("CSeq", format!("{} CANCEL", inv.cseq));
+        for r in inv.header_list("route") {
+            b = b.header("Route", r);
+        }
+        self.cancel_sent = true;
+        // The CANCEL's own response is not interesting: the INVITE's 487 (or 200) decides.
+        let _ = ep.send_request(now, self.dest, b.finish());
+    }
+
+    fn send_bye(&mut self, now: Instant, ep: &mut Endpoint) {
+        self.cseq += 1;
+        let uri = self.remote_target.clone();
+        let bytes = self
+            .base(&Method::Bye, &uri, self.cseq, &msg::new_branch())
+            .finish();
+        let dest = self.next_hop();
+        self.bye_tx = ep.send_request(now, dest, bytes).ok();
+        self.state = LegState::Terminating;
+        if self.bye_tx.is_none() {
+            self.end(Cause::LocalHangup, None, "BYE");
+        }
+    }
+
+    /// Where in-dialog requests go: the first route, else the remote target, else the trunk.
+    fn next_hop(&self) -> SocketAddr {
+        let uri = match self.route_set.first() {
+            Some(r) => msg::addr_uri(r),
+            None => self.remote_target.clone(),
+        };
+        uri_socket_addr(&uri).unwrap_or(self.dest)
+    }
+
+    fn end(&mut self, cause: Cause, code: Option<u16>, reason: &str) {
+        if self.state == LegState::Ended {
+            return;
+        }
+        self.state = LegState::Ended;
+        self.events.push_back(LegEvent::Hangup {
+            cause,
+            code,
+            reason: reason.to_string(),
+        });
+    }
+
+    /// A response on one of this leg's client transactions.
+    pub fn on_response(&mut self, now: Instant, ep: &mut Endpoint, tx: ClientId, m: &Msg) {
+        let Some(code) = m.code() else { return };
+        if Some(tx) == self.bye_tx {
+            if code >= 200 {
+                self.end(Cause::LocalHangup, Some(code), m.reason());
+            }
+            return;
+        }
+        if Some(tx) != self.invite_tx {
+            return;
+        }
+        if code < 200 {
+            if code == 100 {
+                self.events.push_back(LegEvent::Trying);
+                // A 100 allows CANCEL (§9.1 speaks of any provisional response).
+            }
+            self.got_provisional = true;
+            if code > 100 {
+                if self.state == LegState::Calling && m.to.tag.is_some() {
+                    self.state = LegState::Early;
+                    self.remote_tag = m.to.tag.clone();
+                }
+                self.events.push_back(LegEvent::Ringing { code });
+                if !m.body.is_empty()
+                    && let Ok(r) = sdp::parse(&m.body)
+                {
+                    let codec = sdp::negotiated(&r).map(Codec::name);
+                    self.events.push_back(LegEvent::EarlyMedia {
+                        remote_rtp: r.rtp,
+                        codec,
+                    });
+                    self.remote_media = Some(r);
+                }
+            }
+            if self.cancel_wanted && !self.cancel_sent {
+                self.cancel(now, ep);
+            }
+            return;
+        }
+        if code < 300 {
+            self.on_2xx(now, ep, m);
+            return;
+        }
+        if self.state == LegState::Confirmed {
+            return;
+        }
+        let cause = dial_result(code, self.ring_timed_out);
+        self.end(cause, Some(code), m.reason());
+    }
+
+    fn on_2xx(&mut self, now: Instant, ep: &mut Endpoint, m: &Msg) {
+        if self.state == LegState::Calling || self.state == LegState::Early {
+            self.remote_tag = m.to.tag.clone();
+            // Route set: Record-Route in reverse order (UAC side, §12.1.2).
+            let mut rr = m.record_route();
+            rr.reverse();
+            self.route_set = rr;
+            if let Some(c) = m.contact_uri() {
+                self.remote_target = c;
+            }
+            if let Ok(r) = sdp::parse(&m.body) {
+                self.remote_media = Some(r);
+            }
+            self.state = LegState::Confirmed;
+            self.send_ack(now, ep, m.cseq);
+            if self.cancel_wanted {
+                // 2xx crossed our CANCEL: ACK and end the call with BYE.
+                let cause = if self.ring_timed_out {
+                    Cause::NoAnswer
+                } else {
+                    Cause::LocalHangup
+                };
+                self.send_bye(now, ep);
+                self.state = LegState::Terminating;
+                self.end(cause, Some(200), "answered after cancel");
+                return;
+            }
+            let remote_rtp = self.remote_media.as_ref().map(|r| r.rtp);
+            let codec = self.codec().map(Codec::name);
+            self.events.push_back(LegEvent::Answered { remote_rtp, codec });
+        } else if m.to.tag == self.remote_tag {
+            // Retransmitted 2xx: the ACK was lost, send it again.
+            self.send_ack(now, ep, m.cseq);
+        }
+    }
+
+    /// A 2xx retransmission arriving after the INVITE transaction ended.
+    pub fn on_stray_2xx(&mut self, now: Instant, ep: &mut Endpoint, m: &Msg) {
+        if m.to.tag == self.remote_tag && self.remote_tag.is_some() {
+            self.send_ack(now, ep, m.cseq);
+        }
+    }
+
+    fn send_ack(&mut self, _now: Instant, ep: &mut Endpoint, cseq: u32) {
+        let uri = self.remote_target.clone();
+        let mut b = RequestBuilder::new(&Method::Ack, &uri)
+            .header(
+                "Via",
+                format!("SIP/2.0/UDP {};branch={};rport", self.local, msg::new_branch()),
+            )
+            .header("Max-Forwards", 70)
+            .header("From", &self.from)
+            .header("To", self.to_header())
+            .header("Call-ID", &self.call_id)
+            .header("CSeq", format!("{cseq} ACK"));
+        for r in &self.route_set {
+            b = b.header("Route", r);
+        }
+        let dest = self.next_hop();
+        ep.send_stateless(dest, b.finish());
+    }
+
+    /// A request inside this dialog (BYE, re-INVITE, ...).
+    pub fn on_request(&mut self, now: Instant, ep: &mut Endpoint, tx: ServerId, m: &Msg) {
+        let tag = Some(self.local_tag.as_str());
+        let reply = |ep: &mut Endpoint, code: u16, extra: &[(&str, String)], body: Option<(&str, &[u8])>| {
+            let bytes = msg::response_to(m, code, msg::default_reason(code), tag, extra, body);
+            ep.respond(now, tx, code, bytes);
+        };
+        if m.to.tag.as_deref() != Some(self.local_tag.as_str()) || m.from.tag != self.remote_tag {
+            reply(ep, 481, &[], None);
+            return;
+        }
+        match m.method() {
+            Some(Method::Bye) => {
+                reply(ep, 200, &[], None);
+                self.end(Cause::RemoteHangup, None, "BYE");
+            }
+            Some(Method::Invite) if self.state == LegState::Confirmed => {
+                if let Some(c) = m.contact_uri() {
+                    self.remote_target = c; // target refresh
+                }
+                let offer = match sdp::parse(&m.body) {
+                    Ok(o) => o,
+                    Err(_) => {
+                        reply(ep, 488, &[], None);
+                        return;
+                    }
+                };
+                let Ok(mut answer) = LocalMedia::answer(self.local_media.addr, self.local_media.port, &offer)
+                else {
+                    reply(ep, 488, &[], None);
+                    return;
+                };
+                self.local_media.version += 1;
+                answer.session_id = self.local_media.session_id;
+                answer.version = self.local_media.version;
+                let held = matches!(offer.direction, Direction::SendOnly | Direction::Inactive);
+                self.remote_media = Some(offer);
+                let contact = format!("<sip:boomerang@{}>", self.local);
+                reply(
+                    ep,
+                    200,
+                    &[("Contact", contact)],
+                    Some(("application/sdp", &answer.to_bytes())),
+                );
+                if held != self.held {
+                    self.held = held;
+                    self.events.push_back(LegEvent::Hold { held });
+                }
+            }
+            Some(Method::Options) | Some(Method::Info) | Some(Method::Update) => reply(ep, 200, &[], None),
+            _ => reply(
+                ep,
+                405,
+                &[("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS".into())],
+                None,
+            ),
+        }
+    }
+
+    /// A client transaction of this leg timed out (timer B or F).
+    pub fn on_timeout(&mut self, tx: ClientId) {
+        if Some(tx) == self.invite_tx && matches!(self.state, LegState::Calling | LegState::Early) {
+            self.end(Cause::NoAnswer, Some(408), "Request Timeout");
+        } else if Some(tx) == self.bye_tx {
+            self.end(Cause::LocalHangup, Some(408), "BYE timed out");
+        }
+    }
+}
+
+fn host_of(a: SocketAddr) -> String {
+    match a.ip() {
+        IpAddr::V4(v) => v.to_string(),
+        IpAddr::V6(v) => format!("[{v}]"),
+    }
+}
+
+/// `sip:user@1.2.3.4:5060;params` -> socket address (IP literals only; no DNS here).
+pub fn uri_socket_addr(uri: &str) -> Option<SocketAddr> {
+    let rest = uri.strip_prefix("sip:").or_else(|| uri.strip_prefix("sips:"))?;
+    let hostport = rest.rsplit('@').next()?.split(';').next()?.split('?').next()?;
+    if let Ok(a) = hostport.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    hostport
+        .parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, 5060))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::msg::response_to;
+    use crate::sip::transaction::Timers;
+
+    #[test]
+    fn final_responses_map_to_dial_results() {
+        assert_eq!(dial_result(486, false), Cause::Busy);
+        assert_eq!(dial_result(600, false), Cause::Busy);
+        for c in [404, 410, 484, 604] {
+            assert_eq!(dial_result(c, false), Cause::InvalidNumber);
+        }
+        assert_eq!(dial_result(480, false), Cause::NoAnswer);
+        assert_eq!(dial_result(408, false), Cause::NoAnswer);
+        assert_eq!(dial_result(487, true), Cause::NoAnswer);
+        assert_eq!(dial_result(487, false), Cause::LocalHangup);
+        assert_eq!(dial_result(503, false), Cause::Failover);
+        assert_eq!(dial_result(500, false), Cause::ErrorRetry);
+        assert_eq!(dial_result(403, false), Cause::Error);
+    }
+
+    #[test]
+    fn uri_addresses() {
+        assert_eq!(
+            uri_socket_addr("sip:a@127.0.0.1:5070;transport=udp"),
+            "127.0.0.1:5070".parse().ok()
+        );
+        assert_eq!(uri_socket_addr("sip:127.0.0.2"), "127.0.0.2:5060".parse().ok());
+        assert_eq!(uri_socket_addr("sip:a@example.com"), None);
+        assert_eq!(uri_socket_addr("tel:123"), None);
+    }
+
+    struct Peer {
+        ep: Endpoint,
+        leg: OutboundLeg,
+        now: Instant,
+    }
+
+    fn spec() -> DialSpec {
+        DialSpec {
+            number: "0600".into(),
+            dest: "127.0.0.1:5062".parse().expect("addr"),
+            domain: "127.0.0.1:5062".into(),
+            caller: "8999".into(),
+            p_asserted_identity: None,
+            ring_timeout: Duration::from_secs(10),
+            rtp: "127.0.0.1:20000".parse().expect("addr"),
+        }
+    }
+
+    fn start() -> (Peer, Msg) {
+        let now = Instant::now();
+        let mut ep = Endpoint::new(Timers::default());
+        let leg =
+            OutboundLeg::dial(now, &mut ep, "127.0.0.1:5060".parse().expect("addr"), &spec()).expect("dial");
+        let (_, inv) = ep.poll_transmit().expect("INVITE sent");
+        let inv = msg::parse(&inv).expect("INVITE parses");
+        (Peer { ep, leg, now }, inv)
+    }
+
+    impl Peer {
+        /// Feed a response from the far end through the endpoint into the leg.
+        fn deliver(&mut self, bytes: &[u8]) {
+            self.ep
+                .handle_datagram(self.now, "127.0.0.1:5062".parse().expect("addr"), bytes);
+            while let Some(ev) = self.ep.poll_event() {
+                match ev {
+                    crate::sip::endpoint::EndpointEvent::Response { tx, msg } => {
+                        self.leg.on_response(self.now, &mut self.ep, tx, &msg)
+                    }
+                    crate::sip::endpoint::EndpointEvent::Request { tx, msg, .. } => {
+                        self.leg.on_request(self.now, &mut self.ep, tx, &msg)
+                    }
+                    crate::sip::endpoint::EndpointEvent::Timeout { tx } => self.leg.on_timeout(tx),
+                    _ => {}
+                }
+            }
+        }
+        fn sent(&mut self) -> Vec<Msg> {
+            let mut v = Vec::new();
+            while let Some((_, b)) = self.ep.poll_transmit() {
+                v.push(msg::parse(&b).expect("our message parses"));
+            }
+            v
+        }
+        fn events(&mut self) -> Vec<LegEvent> {
+            let mut v = Vec::new();
+            while let Some(e) = self.leg.poll_event() {
+                v.push(e);
+            }
+            v
+        }
+    }
+
+    const ANSWER_SDP: &[u8] = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
+
+    #[test]
+    fn answered_call_acks_2xx_to_contact_and_bye_ends_it() {
+        let (mut p, inv) = start();
+        assert_eq!(inv.method(), Some(&Method::Invite));
+        assert!(sdp::parse(&inv.body).is_ok());
+        p.deliver(&response_to(&inv, 180, "Ringing", Some("r1"), &[], None));
+        let ok = response_to(
+            &inv,
+            200,
+            "OK",
+            Some("r1"),
+            &[
+                ("Contact", "<sip:peer@127.0.0.1:5099>".into()),
+                ("Record-Route", "<sip:p1@127.0.0.1:5098;lr>".into()),
+            ],
+            Some(("application/sdp", ANSWER_SDP)),
+        );
+        p.deliver(&ok);
+        let ev = p.events();
+        assert_eq!(ev[0], LegEvent::Ringing { code: 180 });
+        assert_eq!(
+            ev[1],
+            LegEvent::Answered {
+                remote_rtp: "127.0.0.1:6000".parse().ok(),
+                codec: Some("PCMA")
+            }
+        );
+        let sent = p.sent();
+        let ack = sent
+            .iter()
+            .find(|m| m.method() == Some(&Method::Ack))
+            .expect("ACK");
+        assert_eq!(ack.request_uri(), "sip:peer@127.0.0.1:5099");
+        assert_eq!(ack.to.tag.as_deref(), Some("r1"));
+        assert_ne!(
+            ack.top_via.branch, inv.top_via.branch,
+            "2xx ACK is a new transaction"
+        );
+        assert_eq!(ack.header("route"), Some("<sip:p1@127.0.0.1:5098;lr>"));
+        // Retransmitted 200: ACKed again.
+        p.deliver(&ok);
+        assert_eq!(
+            p.sent()
+                .iter()
+                .filter(|m| m.method() == Some(&Method::Ack))
+                .count(),
+            1
+        );
+        // The peer's BYE.
+        let bye = RequestBuilder::new(&Method::Bye, "sip:boomerang@127.0.0.1:5060")
+            .header("Via", "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKbye1")
+            .header("From", format!("<sip:0600@127.0.0.1>;tag=r1"))
+            .header(
+                "To",
+                format!("{};tag={}", "<sip:8999@127.0.0.1>", p.leg.local_tag()),
+            )
+            .header("Call-ID", p.leg.call_id())
+            .header("CSeq", "1 BYE")
+            .finish();
+        p.deliver(&bye);
+        assert_eq!(p.sent().first().and_then(Msg::code), Some(200));
+        assert_eq!(
+            p.events(),
+            vec![LegEvent::Hangup {
+                cause: Cause::RemoteHangup,
+                code: None,
+                reason: "BYE".into()
+            }]
+        );
+        assert!(p.leg.is_ended());
+    }
+
+    #[test]
+    fn ring_timeout_cancels_and_487_is_no_answer() {
+        let (mut p, inv) = start();
+        p.deliver(&response_to(&inv, 180, "Ringing", Some("r1"), &[], None));
+        p.sent();
+        let t = p.leg.poll_timeout().expect("ring timer");
+        p.now = t;
+        p.leg.handle_timeout(t, &mut p.ep);
+        let cancel = p.sent().into_iter().next().expect("CANCEL");
+        assert_eq!(cancel.method(), Some(&Method::Cancel));
+        assert_eq!(cancel.top_via.branch, inv.top_via.branch);
+        assert_eq!(cancel.cseq, inv.cseq);
+        assert_eq!(cancel.to.tag, None);
+        p.deliver(&response_to(
+            &inv,
+            487,
+            "Request Terminated",
+            Some("r1"),
+            &[],
+            None,
+        ));
+        let ack = p.sent().into_iter().next().expect("ACK of 487");
+        assert_eq!(ack.method(), Some(&Method::Ack));
+        assert_eq!(ack.top_via.branch, inv.top_via.branch);
+        let ev = p.events();
+        assert_eq!(
+            ev.last(),
+            Some(&LegEvent::Hangup {
+                cause: Cause::NoAnswer,
+                code: Some(487),
+                reason: "Request Terminated".into()
+            })
+        );
+    }
+
+    #[test]
+    fn cancel_waits_for_a_provisional_response() {
+        let (mut p, inv) = start();
+        p.leg.hangup(p.now, &mut p.ep);
+        assert!(p.sent().is_empty(), "no CANCEL before a provisional response");
+        p.deliver(&response_to(&inv, 100, "Trying", None, &[], None));
+        assert_eq!(
+            p.sent().first().and_then(|m| m.method().cloned()),
+            Some(Method::Cancel)
+        );
+    }
+
+    #[test]
+    fn early_media_then_404_is_invalid_number() {
+        let (mut p, inv) = start();
+        p.deliver(&response_to(
+            &inv,
+            183,
+            "Session Progress",
+            Some("r1"),
+            &[],
+            Some(("application/sdp", ANSWER_SDP)),
+        ));
+        p.deliver(&response_to(&inv, 404, "Not Found", Some("r1"), &[], None));
+        let ev = p.events();
+        assert!(ev.contains(&LegEvent::EarlyMedia {
+            remote_rtp: "127.0.0.1:6000".parse().expect("addr"),
+            codec: Some("PCMA")
+        }));
+        assert_eq!(
+            ev.last(),
+            Some(&LegEvent::Hangup {
+                cause: Cause::InvalidNumber,
+                code: Some(404),
+                reason: "Not Found".into()
+            })
+        );
+    }
+
+    #[test]
+    fn forged_tags_get_481() {
+        let (mut p, inv) = start();
+        p.deliver(&response_to(
+            &inv,
+            200,
+            "OK",
+            Some("r1"),
+            &[],
+            Some(("application/sdp", ANSWER_SDP)),
+        ));
+        p.sent();
+        let bye = RequestBuilder::new(&Method::Bye, "sip:boomerang@127.0.0.1:5060")
+            .header("Via", "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKbye2")
+            .header("From", "<sip:0600@127.0.0.1>;tag=forged")
+            .header("To", format!("<sip:8999@127.0.0.1>;tag={}", p.leg.local_tag()))
+            .header("Call-ID", p.leg.call_id())
+            .header("CSeq", "1 BYE")
+            .finish();
+        p.deliver(&bye);
+        assert_eq!(p.sent().first().and_then(Msg::code), Some(481));
+        assert!(!p.leg.is_ended());
+    }
+}
