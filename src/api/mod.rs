@@ -1,5 +1,6 @@
 //! The HTTP surface: the GMS-compatible callback API (spec 40), served by axum.
 
+mod admin;
 mod callbacks;
 pub mod params;
 pub mod response;
@@ -9,10 +10,14 @@ pub mod views;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::routing::get;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
 use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -38,7 +43,8 @@ impl AppState {
 /// ignored (it is trimmed before routing).
 pub fn app(callbacks: Arc<Callbacks>) -> NormalizePath<Router> {
     let state = AppState { callbacks };
-    let router = Router::new()
+    let origins = state.callbacks.config().http.allowed_origins.clone();
+    let service_routes = Router::new()
         .route("/genesys/1/service/callback", get(callbacks::lookup_all))
         .route(
             "/genesys/1/service/callback/{service}",
@@ -70,6 +76,30 @@ pub fn app(callbacks: Arc<Callbacks>) -> NormalizePath<Router> {
             "/genesys/1/ors/scxml/session/{session}/event/{event}",
             get(sessions::event).post(sessions::event),
         )
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), api_key_guard));
+    let admin_routes = Router::new()
+        .route("/genesys/1/admin/callback/ops/delete", post(admin::bulk_delete))
+        .route("/genesys/1/admin/callback/queues", get(admin::queues))
+        .route("/genesys/1/admin/callback/watermarks", get(admin::watermarks))
+        .route(
+            "/genesys/1/admin/callback/reportcancelled",
+            post(admin::report_cancelled),
+        )
+        .route(
+            "/genesys/1/admin/callback/number-check",
+            post(admin::number_check),
+        )
+        .route(
+            "/genesys/1/admin/number-rules/{name}/test",
+            post(admin::number_rule_test),
+        )
+        .route(
+            "/genesys/1/admin/api-keys/validate",
+            post(admin::api_key_validate),
+        );
+    let router = Router::new()
+        .merge(service_routes)
+        .merge(admin_routes)
         .fallback(|| async { response::plain(StatusCode::NOT_FOUND, "Not Found") })
         .with_state(state)
         .layer(CatchPanicLayer::custom(response::panic_response))
@@ -77,5 +107,45 @@ pub fn app(callbacks: Arc<Callbacks>) -> NormalizePath<Router> {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-cache, no-store"),
         ));
+    let router = if origins.is_empty() {
+        router
+    } else {
+        router.layer(cors(&origins))
+    };
     NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+/// With API keys configured, the service routes need a valid `x-api-key` (spec 50 §17).
+async fn api_key_guard(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let keys = &app.callbacks.config().api_keys;
+    if keys.is_empty() {
+        return next.run(request).await;
+    }
+    let given = request
+        .headers()
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if keys.iter().any(|k| k.accepts(given)) {
+        next.run(request).await
+    } else {
+        response::plain(StatusCode::UNAUTHORIZED, "Missing or invalid x-api-key")
+    }
+}
+
+/// CORS for the configured browser origins (spec 50 §17 AD-142).
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-api-key"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
 }

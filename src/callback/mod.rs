@@ -1,7 +1,10 @@
 //! Callback records, their state machine and the operations of the callback API.
 
+pub mod admin;
+pub mod admission;
 pub mod engine;
 pub mod error;
+pub mod numbers;
 pub mod options;
 pub mod record;
 pub mod scheduler;

@@ -28,6 +28,8 @@ pub struct CallbackRecord {
     pub desired_time: Millis,
     /// `_time_scheduled`: acceptance, refreshed by each reschedule.
     pub time_scheduled: Millis,
+    /// When the request was accepted (never changes; throttles count by it).
+    pub created_at: Millis,
     /// `_expiration_time` = desired time + `_ttl`.
     pub expiration_time: Millis,
     /// When the state last changed (for the 3-hour stale rule of R11).

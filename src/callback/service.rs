@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::Params;
+use super::admission::{admissions, refusal_error};
 use super::engine::{Dialog, Engine, EngineError, QueuePosition, Session};
 use super::error::{CallbackError, CallbackResult, ErrorCode};
 use super::options::{
@@ -154,6 +155,10 @@ impl Callbacks {
             timers: Timers::new(),
             reporter: Reporter::default(),
         }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     pub fn config(&self) -> &Arc<Config> {
@@ -338,7 +343,10 @@ impl Callbacks {
             Some(text) => Some(parse_forced_state(text)?),
             None => None,
         };
-        check_number_rules_configured(service_name, &options)?;
+        match number.as_deref().filter(|n| !n.is_empty()) {
+            Some(n) => super::numbers::check(&self.config, service_name, &options, n)?,
+            None => check_number_rules_configured(service_name, &options)?,
+        }
 
         let buffer = self.buffer_secs(&options, service_name);
         let immediate = is_immediate(desired, now, buffer, ewt);
@@ -363,6 +371,7 @@ impl Callbacks {
             customer_number: number.filter(|n| !n.is_empty()),
             desired_time: desired,
             time_scheduled: now,
+            created_at: now,
             expiration_time: desired + ttl * 1000,
             state_changed_at: now,
             session_id: starts_session.then(Self::new_session_id),
@@ -371,7 +380,15 @@ impl Callbacks {
             version: 0,
         };
         let lookups = self.lookup_entries(&record);
-        self.store.insert(&record, &lookups).await.map_err(store_error)?;
+        let admissions = admissions(&record.properties, record.customer_number.as_deref(), now);
+        if let Some(refusal) = self
+            .store
+            .insert_admitted(&record, &lookups, &admissions)
+            .await
+            .map_err(store_error)?
+        {
+            return Err(refusal_error(service_name, &refusal));
+        }
         self.reporter
             .accepted(service_name, &id, state != State::Scheduled);
         self.arm(&record);
@@ -680,7 +697,7 @@ impl Callbacks {
                 }
                 "_ors_session_id" => {}
                 "_customer_number" => {
-                    check_number_rules_configured(&service.name, &record.properties)?;
+                    super::numbers::check(&self.config, &service.name, &record.properties, value.trim())?;
                     let fix_plus =
                         option_flag(&record.properties, "_fix_plus_on_int_phone_numbers") || service.fix_plus;
                     record.customer_number =

@@ -7,6 +7,8 @@
 //! the wire exactly as the seed says, and `boomerang config check` still shows them.
 
 mod calendar;
+mod capacity;
+mod rules;
 mod service;
 mod values;
 
@@ -14,7 +16,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-pub use calendar::{CalendarConfig, DayHours};
+pub use calendar::{CalendarConfig, DateRule, DayHours, parse_day_hours, parse_timezone};
+pub use capacity::{CapacityConfig, HourGrid, MAX_CAPACITY};
+pub use rules::{ApiKey, NumberRule, PatternGroup};
 pub use service::{
     DEFAULT_MAX_SUBMIT_ATTEMPTS, DEFAULT_TTL_SECS, EwtSource, ServiceConfig,
     check_typed_option as service_check_typed_option, is_valid_key,
@@ -59,7 +63,14 @@ pub struct Config {
     pub chat: BTreeMap<String, String>,
     pub users: Vec<User>,
     pub calendars: BTreeMap<String, CalendarConfig>,
+    pub capacities: BTreeMap<String, CapacityConfig>,
     pub services: BTreeMap<String, ServiceConfig>,
+    /// Exception pattern groups (`_exceptions`).
+    pub patterns: BTreeMap<String, PatternGroup>,
+    /// Country and number validation rules (`_number_rule`).
+    pub number_rules: BTreeMap<String, NumberRule>,
+    /// API keys; when any is configured, the service routes require `x-api-key`.
+    pub api_keys: Vec<ApiKey>,
     /// Conditions reported at request time, listed by `config check`.
     pub warnings: Vec<String>,
 }
@@ -67,6 +78,8 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// Browser origins allowed by CORS (none: no CORS headers).
+    pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
 }
 
@@ -141,14 +154,27 @@ impl Config {
         let mut warnings = Vec::new();
         let top = Section::new(file, "", &root);
         top.only_known(&[
-            "http", "sip", "storage", "node", "callback", "chat", "user", "calendar", "service",
+            "http",
+            "sip",
+            "storage",
+            "node",
+            "callback",
+            "chat",
+            "user",
+            "calendar",
+            "capacity",
+            "service",
+            "patterns",
+            "number_rule",
+            "api_key",
         ])?;
 
         let http_t = top.table("http")?;
         let http_s = Section::new(file, "http", &http_t);
-        http_s.only_known(&["listen", "max_body_bytes"])?;
+        http_s.only_known(&["listen", "max_body_bytes", "allowed_origins"])?;
         let http = HttpConfig {
             listen: http_s.socket_addr("listen", "127.0.0.1:8080")?,
+            allowed_origins: http_s.list("allowed_origins")?,
             max_body_bytes: http_s.integer_in("max_body_bytes", 65536, 1024, 64 * 1024 * 1024)? as usize,
         };
 
@@ -209,6 +235,21 @@ impl Config {
             let calendar = CalendarConfig::parse(file, &name, &table)?;
             calendars.insert(name, calendar);
         }
+        let mut capacities = BTreeMap::new();
+        for (name, table) in top.named_tables("capacity")? {
+            let capacity = CapacityConfig::parse(file, &name, &table)?;
+            capacities.insert(name, capacity);
+        }
+
+        let mut patterns = BTreeMap::new();
+        for (name, table) in top.named_tables("patterns")? {
+            patterns.insert(name.clone(), PatternGroup::parse(file, &name, &table)?);
+        }
+        let mut number_rules = BTreeMap::new();
+        for (name, table) in top.named_tables("number_rule")? {
+            number_rules.insert(name.clone(), NumberRule::parse(file, &name, &table)?);
+        }
+        let api_keys = rules::api_keys(file, &root)?;
 
         let mut services = BTreeMap::new();
         for (name, table) in top.named_tables("service")? {
@@ -226,7 +267,11 @@ impl Config {
             chat,
             users,
             calendars,
+            capacities,
             services,
+            patterns,
+            number_rules,
+            api_keys,
             warnings,
         })
     }

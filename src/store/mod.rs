@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 pub use sqlite::SqliteStore;
 
+use crate::callback::admission::{Admission, Refusal};
 use crate::callback::record::CallbackRecord;
 use crate::callback::state::State;
 use crate::clock::Millis;
@@ -44,6 +45,22 @@ pub struct LookupQuery {
     pub terms: Vec<LookupEntry>,
     /// `true`: a record matching any term (OR); `false`: every term (AND).
     pub any: bool,
+}
+
+/// A filter over stored records (admin listings and reports).
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub service: Option<String>,
+    /// Desired time bounds, inclusive.
+    pub desired_from: Option<Millis>,
+    pub desired_to: Option<Millis>,
+    /// Keep only these states (all when empty).
+    pub states: Vec<State>,
+    /// Keep only COMPLETED records with one of these reasons (all when empty).
+    pub reasons: Vec<String>,
+    /// Newest desired time first.
+    pub descending: bool,
+    pub limit: usize,
 }
 
 /// What the scheduler needs to re-arm a record's timers after a restart.
@@ -86,4 +103,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Number of stored records.
     async fn count(&self) -> Result<u64, StoreError>;
+
+    /// Commits a new record if, in the same transaction, every admission holds; otherwise
+    /// stores nothing and says which admission failed.
+    async fn insert_admitted(
+        &self,
+        record: &CallbackRecord,
+        lookups: &[LookupEntry],
+        admissions: &[Admission],
+    ) -> Result<Option<Refusal>, StoreError>;
+
+    /// Records matching a listing filter, by desired time (then ID), at most `limit`.
+    async fn list(&self, query: &ListQuery) -> Result<Vec<CallbackRecord>, StoreError>;
 }

@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{LookupEntry, LookupQuery, Store, StoreError, TimerSeed};
+use super::{ListQuery, LookupEntry, LookupQuery, Store, StoreError, TimerSeed};
+use crate::callback::admission::{Admission, Refusal};
 use crate::callback::record::CallbackRecord;
 use crate::callback::state::State;
 
@@ -34,8 +35,11 @@ CREATE TABLE callbacks (
     session_id       TEXT,
     paused_from      TEXT,
     properties       TEXT NOT NULL,
-    version          INTEGER NOT NULL
+    version          INTEGER NOT NULL,
+    created_at       INTEGER NOT NULL
 );
+CREATE INDEX callbacks_service_created ON callbacks(service, created_at);
+CREATE INDEX callbacks_service_desired ON callbacks(service, desired_time);
 CREATE INDEX callbacks_session ON callbacks(session_id) WHERE session_id IS NOT NULL;
 CREATE INDEX callbacks_state_desired ON callbacks(state, desired_time);
 CREATE TABLE lookups (
@@ -48,7 +52,7 @@ CREATE INDEX lookups_seq ON lookups(seq);
 ";
 
 const COLUMNS: &str = "id, service, state, reason, customer_number, desired_time, time_scheduled, \
-                       expiration_time, state_changed_at, session_id, paused_from, properties, version";
+                       expiration_time, state_changed_at, session_id, paused_from, properties, version, created_at";
 
 /// Most writes committed in one transaction.
 const MAX_GROUP: usize = 1024;
@@ -74,6 +78,7 @@ enum WriteOp {
     Insert {
         record: CallbackRecord,
         lookups: Vec<LookupEntry>,
+        admissions: Vec<Admission>,
     },
     Update {
         record: CallbackRecord,
@@ -85,9 +90,17 @@ enum WriteOp {
     },
 }
 
+/// What a write did.
+enum Outcome {
+    /// Applied (`true`) or not, because the expected version or record was not there.
+    Done(bool),
+    /// An insert refused by an admission.
+    Refused(Refusal),
+}
+
 struct WriteJob {
     op: WriteOp,
-    reply: oneshot::Sender<Result<bool, StoreError>>,
+    reply: oneshot::Sender<Result<Outcome, StoreError>>,
 }
 
 impl SqliteStore {
@@ -124,7 +137,7 @@ impl SqliteStore {
         Ok(SqliteStore { writer: tx, readers })
     }
 
-    async fn write(&self, op: WriteOp) -> Result<bool, StoreError> {
+    async fn write(&self, op: WriteOp) -> Result<Outcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.writer
             .send(WriteJob { op, reply })
@@ -248,7 +261,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
 /// (SQLite undoes a failing statement), so a write refused by a constraint (a duplicate ID)
 /// leaves the others of the group intact; any other failure rolls the whole group back and
 /// fails every write of it.
-fn commit_group(conn: &mut Connection, group: &[WriteJob]) -> Vec<Result<bool, StoreError>> {
+fn commit_group(conn: &mut Connection, group: &[WriteJob]) -> Vec<Result<Outcome, StoreError>> {
     let fail_all = |e: &dyn std::fmt::Display| {
         group
             .iter()
@@ -272,11 +285,24 @@ fn commit_group(conn: &mut Connection, group: &[WriteJob]) -> Vec<Result<bool, S
     }
 }
 
-fn apply(conn: &Connection, op: &WriteOp) -> Result<bool, StoreError> {
+fn apply(conn: &Connection, op: &WriteOp) -> Result<Outcome, StoreError> {
     match op {
-        WriteOp::Insert { record, lookups } => {
+        WriteOp::Insert {
+            record,
+            lookups,
+            admissions,
+        } => {
+            for admission in admissions {
+                let count = admission_count(conn, &record.service, admission)?;
+                if !admits(admission, count) {
+                    return Ok(Outcome::Refused(Refusal {
+                        admission: admission.clone(),
+                        count,
+                    }));
+                }
+            }
             let mut stmt = conn.prepare_cached(&format!(
-                "INSERT INTO callbacks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                "INSERT INTO callbacks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
             ))?;
             let properties = properties_json(record)?;
             let inserted = stmt.execute(params![
@@ -293,6 +319,7 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<bool, StoreError> {
                 record.paused_from.map(State::as_str),
                 properties,
                 record.version as i64,
+                record.created_at,
             ]);
             match inserted {
                 Ok(_) => {}
@@ -302,7 +329,7 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<bool, StoreError> {
                 Err(e) => return Err(e.into()),
             }
             add_lookups(conn, conn.last_insert_rowid(), lookups)?;
-            Ok(true)
+            Ok(Outcome::Done(true))
         }
         WriteOp::Update { record, lookups } => {
             let mut stmt = conn.prepare_cached(
@@ -334,7 +361,7 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<bool, StoreError> {
             if let Some(seq) = seq {
                 add_lookups(conn, seq, lookups)?;
             }
-            Ok(seq.is_some())
+            Ok(Outcome::Done(seq.is_some()))
         }
         WriteOp::Delete { id, version } => {
             let seq: Option<i64> = match version {
@@ -351,8 +378,59 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<bool, StoreError> {
                 conn.prepare_cached("DELETE FROM lookups WHERE seq = ?1")?
                     .execute(params![seq])?;
             }
-            Ok(seq.is_some())
+            Ok(Outcome::Done(seq.is_some()))
         }
+    }
+}
+
+/// Live states: a session exists.
+const LIVE_STATES: &str = "'QUEUED', 'ROUTING', 'PROCESSING', 'PAUSED'";
+
+/// How many stored records count against an admission.
+fn admission_count(conn: &Connection, service: &str, admission: &Admission) -> Result<u32, StoreError> {
+    let count: i64 = match admission {
+        Admission::InQueue { number, .. } => conn
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM lookups l JOIN callbacks c ON c.seq = l.seq \
+                 WHERE l.key = '_customer_number' AND l.value = ?1 AND c.customer_number = ?1 \
+                 AND c.service = ?2 AND c.state IN ({LIVE_STATES})"
+            ))?
+            .query_row(params![number, service], |r| r.get(0))?,
+        Admission::ServiceQueued { .. } => conn
+            .prepare_cached(&format!("SELECT COUNT(*) FROM callbacks WHERE state IN ({LIVE_STATES}) AND service = ?1"))?
+            .query_row(params![service], |r| r.get(0))?,
+        Admission::Interval { since, .. } => conn
+            .prepare_cached("SELECT COUNT(*) FROM callbacks WHERE service = ?1 AND created_at >= ?2")?
+            .query_row(params![service, since], |r| r.get(0))?,
+        Admission::Parameter { key, value, since, .. } if key == "_customer_number" => conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM lookups l JOIN callbacks c ON c.seq = l.seq \
+                 WHERE l.key = '_customer_number' AND l.value = ?1 AND c.service = ?2 AND c.created_at >= ?3",
+            )?
+            .query_row(params![value, service, since], |r| r.get(0))?,
+        Admission::Parameter { key, value, since, .. } => conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM callbacks WHERE service = ?1 AND created_at >= ?2 \
+                 AND json_extract(properties, '$.\"' || ?3 || '\"') = ?4",
+            )?
+            .query_row(params![service, since, key, value], |r| r.get(0))?,
+        Admission::Capacity { from, to, .. } => conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM callbacks WHERE service = ?1 AND desired_time >= ?2 AND desired_time < ?3 \
+                 AND NOT (state = 'COMPLETED' AND reason IN ('CANCELLED', 'CANCELLED_BY_ADMIN'))",
+            )?
+            .query_row(params![service, from, to], |r| r.get(0))?,
+    };
+    Ok(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
+fn admits(admission: &Admission, count: u32) -> bool {
+    match admission {
+        Admission::InQueue { max, .. } => count < *max,
+        Admission::ServiceQueued { limit }
+        | Admission::Interval { limit, .. }
+        | Admission::Parameter { limit, .. } => count < *limit,
+        Admission::Capacity { capacity, .. } => count < *capacity,
     }
 }
 
@@ -391,6 +469,7 @@ fn record_from_row(row: &Row<'_>) -> Result<CallbackRecord, StoreError> {
     let properties =
         serde_json::from_str(&properties_text).map_err(|e| corrupt(format!("properties: {e}")))?;
     let version: i64 = row.get(12)?;
+    let created_at = row.get(13)?;
     Ok(CallbackRecord {
         service: row.get(1)?,
         state,
@@ -404,6 +483,7 @@ fn record_from_row(row: &Row<'_>) -> Result<CallbackRecord, StoreError> {
         paused_from,
         properties,
         version: version as u64,
+        created_at,
         id,
     })
 }
@@ -433,28 +513,33 @@ fn get_one(conn: &Connection, id: &str) -> Result<Option<CallbackRecord>, StoreE
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert(&self, record: &CallbackRecord, lookups: &[LookupEntry]) -> Result<(), StoreError> {
-        self.write(WriteOp::Insert {
-            record: record.clone(),
-            lookups: lookups.to_vec(),
-        })
-        .await
-        .map(|_| ())
+        self.insert_admitted(record, lookups, &[]).await.map(|_| ())
     }
 
     async fn update(&self, record: &CallbackRecord, lookups: &[LookupEntry]) -> Result<bool, StoreError> {
-        self.write(WriteOp::Update {
-            record: record.clone(),
-            lookups: lookups.to_vec(),
-        })
-        .await
+        match self
+            .write(WriteOp::Update {
+                record: record.clone(),
+                lookups: lookups.to_vec(),
+            })
+            .await?
+        {
+            Outcome::Done(applied) => Ok(applied),
+            Outcome::Refused(_) => Ok(false),
+        }
     }
 
     async fn delete(&self, id: &str, version: Option<u64>) -> Result<bool, StoreError> {
-        self.write(WriteOp::Delete {
-            id: id.to_string(),
-            version,
-        })
-        .await
+        match self
+            .write(WriteOp::Delete {
+                id: id.to_string(),
+                version,
+            })
+            .await?
+        {
+            Outcome::Done(applied) => Ok(applied),
+            Outcome::Refused(_) => Ok(false),
+        }
     }
 
     async fn get(&self, id: &str) -> Result<Option<CallbackRecord>, StoreError> {
@@ -542,6 +627,65 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn insert_admitted(
+        &self,
+        record: &CallbackRecord,
+        lookups: &[LookupEntry],
+        admissions: &[Admission],
+    ) -> Result<Option<Refusal>, StoreError> {
+        let op = WriteOp::Insert {
+            record: record.clone(),
+            lookups: lookups.to_vec(),
+            admissions: admissions.to_vec(),
+        };
+        match self.write(op).await? {
+            Outcome::Done(_) => Ok(None),
+            Outcome::Refused(refusal) => Ok(Some(refusal)),
+        }
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Vec<CallbackRecord>, StoreError> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let mut sql = format!("SELECT {COLUMNS} FROM callbacks WHERE 1 = 1");
+            let mut args: Vec<rusqlite::types::Value> = Vec::new();
+            if let Some(service) = &query.service {
+                args.push(service.clone().into());
+                sql.push_str(&format!(" AND service = ?{}", args.len()));
+            }
+            if let Some(from) = query.desired_from {
+                args.push(from.into());
+                sql.push_str(&format!(" AND desired_time >= ?{}", args.len()));
+            }
+            if let Some(to) = query.desired_to {
+                args.push(to.into());
+                sql.push_str(&format!(" AND desired_time <= ?{}", args.len()));
+            }
+            if !query.states.is_empty() {
+                let names: Vec<String> = query.states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+                sql.push_str(&format!(" AND state IN ({})", names.join(", ")));
+            }
+            if !query.reasons.is_empty() {
+                let mut marks = Vec::new();
+                for reason in &query.reasons {
+                    args.push(reason.clone().into());
+                    marks.push(format!("?{}", args.len()));
+                }
+                sql.push_str(&format!(
+                    " AND state = 'COMPLETED' AND reason IN ({})",
+                    marks.join(", ")
+                ));
+            }
+            let order = if query.descending { "DESC" } else { "ASC" };
+            sql.push_str(&format!(
+                " ORDER BY desired_time {order}, id {order} LIMIT {}",
+                query.limit.min(1_000_000)
+            ));
+            query_records(conn, &sql, rusqlite::params_from_iter(args))
+        })
+        .await
+    }
+
     async fn count(&self) -> Result<u64, StoreError> {
         self.read(|conn| {
             Ok(conn.query_row("SELECT COUNT(*) FROM callbacks", [], |r| r.get::<_, i64>(0))? as u64)
@@ -565,6 +709,7 @@ mod tests {
             customer_number: Some(number.into()),
             desired_time: 1_000,
             time_scheduled: 500,
+            created_at: 500,
             expiration_time: 2_000,
             state_changed_at: 500,
             session_id: None,
