@@ -132,6 +132,7 @@ pub struct OutboundLeg {
     local_media: LocalMedia,
     remote_media: Option<RemoteMedia>,
     held: bool,
+    forced_cause: Option<Cause>,
     events: VecDeque<LegEvent>,
 }
 
@@ -173,6 +174,7 @@ impl OutboundLeg {
             local_media,
             remote_media: None,
             held: false,
+            forced_cause: None,
             events: VecDeque::new(),
         };
         let mut b = leg.base(
@@ -278,6 +280,15 @@ impl OutboundLeg {
         }
     }
 
+    /// Hang up and report `cause` (e.g. `Timeout` when RTP stopped) instead of the cause the
+    /// signalling would give.
+    pub fn hangup_for(&mut self, now: Instant, ep: &mut Endpoint, cause: Cause) {
+        if self.forced_cause.is_none() {
+            self.forced_cause = Some(cause);
+        }
+        self.hangup(now, ep);
+    }
+
     fn cancel(&mut self, now: Instant, ep: &mut Endpoint) {
         self.cancel_wanted = true;
         if !self.got_provisional || self.cancel_sent {
@@ -330,6 +341,7 @@ impl OutboundLeg {
             return;
         }
         self.state = LegState::Ended;
+        let cause = self.forced_cause.unwrap_or(cause);
         self.events.push_back(LegEvent::Hangup {
             cause,
             code,
