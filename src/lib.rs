@@ -6,6 +6,7 @@
 //! serves the GMS-compatible REST API, and `server` wires them together.
 
 pub mod api;
+pub mod calendar;
 pub mod call;
 pub mod callback;
 pub mod clock;

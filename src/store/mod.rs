@@ -115,4 +115,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records matching a listing filter, by desired time (then ID), at most `limit`.
     async fn list(&self, query: &ListQuery) -> Result<Vec<CallbackRecord>, StoreError>;
+
+    /// Number of the service's records per slot of `bucket_ms` (aligned from the epoch), keyed by
+    /// slot start, over desired times in `[from, to)`. COMPLETED records whose reason is
+    /// `CANCELLED` or `CANCELLED_BY_ADMIN` are not counted (spec 40 §5.6).
+    async fn booked_per_slot(
+        &self,
+        service: &str,
+        from: Millis,
+        to: Millis,
+        bucket_ms: i64,
+    ) -> Result<std::collections::BTreeMap<Millis, u32>, StoreError>;
 }

@@ -692,6 +692,34 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn booked_per_slot(
+        &self,
+        service: &str,
+        from: crate::clock::Millis,
+        to: crate::clock::Millis,
+        bucket_ms: i64,
+    ) -> Result<std::collections::BTreeMap<crate::clock::Millis, u32>, StoreError> {
+        let service = service.to_string();
+        let bucket = bucket_ms.max(1);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT desired_time - (((desired_time % ?4) + ?4) % ?4) AS slot, COUNT(*) FROM callbacks \
+                 WHERE service = ?1 AND desired_time >= ?2 AND desired_time < ?3 \
+                 AND NOT (state = 'COMPLETED' AND reason IN ('CANCELLED', 'CANCELLED_BY_ADMIN')) \
+                 GROUP BY slot",
+            )?;
+            let mut rows = stmt.query(params![service, from, to, bucket])?;
+            let mut out = std::collections::BTreeMap::new();
+            while let Some(row) = rows.next()? {
+                let slot: i64 = row.get(0)?;
+                let count: i64 = row.get(1)?;
+                out.insert(slot, u32::try_from(count).unwrap_or(u32::MAX));
+            }
+            Ok(out)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
