@@ -1,7 +1,24 @@
-//! Routing: virtual queues, agents and estimated wait time. This part answers the question the
-//! callback API asks of it today: how long will a callback wait in its queue (EWT)?
+//! Routing: agents, virtual queues, targets, agent reservation and estimated wait time.
+//!
+//! [`router::Router`] is the sans-IO core (every method takes the time); [`Routing`] is its
+//! shared, locked owner that the callback engine, the agents API and the EWT callers use.
 
+pub mod config;
+pub mod ewt;
+pub mod router;
+pub mod skill;
+pub mod target;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{Map, Value};
+
+use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::EwtSource;
+
+pub use config::RoutingConfig;
+pub use router::{AlwaysRegistered, PhoneRegistry, RoutingEvent};
 
 /// Estimated wait time of a queue, as the immediate-vs-scheduled rule and R12 use it.
 pub trait WaitEstimator: Send + Sync + 'static {
@@ -14,8 +31,7 @@ pub trait WaitEstimator: Send + Sync + 'static {
 }
 
 /// The estimator of a node whose queues have no served callbacks yet: every estimate is 0
-/// seconds, which is what an empty history gives. The routing layer replaces it with
-/// estimates from measured handle and queue times.
+/// seconds, which is what an empty history gives.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoHistory;
 
@@ -26,5 +42,137 @@ impl WaitEstimator for NoHistory {
 
     fn max_ewt_secs(&self) -> i64 {
         0
+    }
+}
+
+/// One cached answer of the urs-stat endpoint.
+#[derive(Debug, Clone)]
+struct Cached {
+    at: Millis,
+    body: Value,
+}
+
+/// The shared routing state: the core behind a lock, the clock, the phone registry, and the
+/// urs-stat cache.
+pub struct Routing {
+    core: Mutex<router::Router>,
+    clock: Arc<dyn Clock>,
+    phones: Arc<dyn PhoneRegistry>,
+    cache: Mutex<HashMap<(String, ewt::Method), Cached>>,
+}
+
+impl Routing {
+    pub fn new(cfg: RoutingConfig, clock: Arc<dyn Clock>, phones: Arc<dyn PhoneRegistry>) -> Arc<Routing> {
+        Arc::new(Routing {
+            core: Mutex::new(router::Router::new(cfg)),
+            clock,
+            phones,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// No agents, system clock, every phone registered: the default of a server whose
+    /// configuration has no routing sections.
+    pub fn unconfigured() -> Arc<Routing> {
+        Routing::new(
+            RoutingConfig::default(),
+            Arc::new(SystemClock),
+            Arc::new(AlwaysRegistered),
+        )
+    }
+
+    pub fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    pub fn phones(&self) -> &dyn PhoneRegistry {
+        self.phones.as_ref()
+    }
+
+    /// Locks the core. Keep the guard short: no awaiting while holding it.
+    pub fn core(&self) -> MutexGuard<'_, router::Router> {
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The urs-stat answer for `queue` (spec 20 §8.3): `{}` when the queue has had no
+    /// activity, else `wcalls`, `wpos`, `time`, `hit`, `calls`, `wt`, `ewt`, `pos`, `aqt`;
+    /// cached for `caching_secs` per (queue, method).
+    pub fn stat_service(&self, queue: &str, method: Option<ewt::Method>, caching_secs: i64) -> Value {
+        let now = self.now();
+        let core = self.core();
+        let method = method.unwrap_or_else(|| core.method_of(queue));
+        let key = (queue.to_string(), method);
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = cache.get_mut(&key)
+                && now - c.at < caching_secs.max(0) * 1000
+            {
+                if let Some(Value::Number(h)) = c.body.get("hit").cloned()
+                    && let (Some(h), Value::Object(m)) = (h.as_u64(), &mut c.body)
+                {
+                    m.insert("hit".into(), (h + 1).into());
+                }
+                return c.body.clone();
+            }
+        }
+        let waiting = core.waiting(queue);
+        let stats = core.queue_stats(now);
+        let qs = stats.iter().find(|s| s.queue == queue);
+        let body = match (core.ewt_with(queue, method, waiting), qs) {
+            (Some(ewt), Some(qs)) => {
+                let mut m = Map::new();
+                m.insert("wcalls".into(), waiting.into());
+                m.insert("wpos".into(), (waiting + 1).into());
+                m.insert("time".into(), (now / 1000).into());
+                m.insert("hit".into(), 0.into());
+                m.insert("calls".into(), waiting.into());
+                m.insert("wt".into(), qs.oldest_age_secs.into());
+                m.insert("ewt".into(), ewt.into());
+                m.insert("pos".into(), (waiting + 1).into());
+                m.insert("aqt".into(), method.as_str().into());
+                Value::Object(m)
+            }
+            _ => Value::Object(Map::new()),
+        };
+        drop(core);
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            key,
+            Cached {
+                at: now,
+                body: body.clone(),
+            },
+        );
+        body
+    }
+
+    /// Runs the timers (wrap-up, reservation timeouts, target steps, priority steps) and
+    /// returns the events to act on.
+    pub fn tick(&self) -> Vec<RoutingEvent> {
+        let now = self.now();
+        let mut core = self.core();
+        core.tick(now);
+        core.take_events()
+    }
+}
+
+impl WaitEstimator for Routing {
+    fn ewt_secs(&self, source: &EwtSource) -> Option<i64> {
+        let core = self.core();
+        match source {
+            EwtSource::VirtualQueue(q) => core.ewt(q),
+            EwtSource::Service(name) => match core.config().ewt_services.get(name) {
+                Some(s) => {
+                    let q = s.queue.clone().unwrap_or_else(|| name.clone());
+                    core.ewt_with(&q, s.method, core.waiting(&q))
+                }
+                None => core.ewt(name),
+            },
+            // `_request_queue_time_stat` is accepted and ignored (spec 20 §8.2).
+            EwtSource::Statistic { .. } => None,
+        }
+    }
+
+    fn max_ewt_secs(&self) -> i64 {
+        self.core().max_ewt()
     }
 }

@@ -1,0 +1,471 @@
+//! The routing core in virtual time: agent states, targets, virtual queues, reservation
+//! exactly-once, and both EWT methods reproducing the seed's worked examples.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use boomerang::routing::config::{AgentConfig, RoutingConfig};
+use boomerang::routing::ewt::Method;
+use boomerang::routing::router::{
+    AgentState, Enqueue, Mode, PhoneRegistry, ReleaseReason, Router, RoutingError, RoutingEvent,
+};
+use boomerang::routing::target::TargetList;
+
+const S: i64 = 1000;
+
+/// In-memory phone registrations.
+#[derive(Default)]
+struct Phones(Mutex<BTreeSet<String>>);
+
+impl Phones {
+    fn all(ids: &[&str]) -> Phones {
+        Phones(Mutex::new(ids.iter().map(|s| s.to_string()).collect()))
+    }
+}
+
+impl PhoneRegistry for Phones {
+    fn is_registered(&self, agent: &AgentConfig) -> bool {
+        self.0.lock().unwrap().contains(&agent.id)
+    }
+}
+
+fn config(text: &str) -> RoutingConfig {
+    RoutingConfig::from_table(&text.parse::<toml::Table>().unwrap()).unwrap()
+}
+
+const AGENTS: &str = r#"
+[routing]
+reservation_timeout_secs = 20
+max_transfer_attempts = 2
+[[agent]]
+id = "a1"
+skills = { Billing = 6, English = 1 }
+groups = ["Billing"]
+[[agent]]
+id = "a2"
+skills = { Billing = 3, English = 1 }
+groups = ["Billing"]
+[[agent]]
+id = "a3"
+skills = { Loans = 2 }
+[agent_group.Loans]
+agents = ["a3"]
+"#;
+
+fn enq(session: &str, queue: &str, priority: i64, age: i64) -> Enqueue {
+    Enqueue {
+        session_id: session.into(),
+        callback_id: format!("cb-{session}"),
+        queue: queue.into(),
+        priority,
+        priority_increment: None,
+        age_origin: age,
+        target: None,
+        mode: Mode::ReserveFirst,
+        max_attempts: None,
+    }
+}
+
+fn with_target(mut e: Enqueue, target: &str) -> Enqueue {
+    e.target = Some(Arc::new(TargetList::parse(target).unwrap()));
+    e
+}
+
+fn ready(r: &mut Router, ids: &[&str], now: i64) {
+    let phones = Phones::all(ids);
+    for id in ids {
+        r.login(id, now).unwrap();
+        r.ready(id, &phones, now).unwrap();
+    }
+}
+
+fn reserved(events: &[RoutingEvent]) -> Vec<(String, String, u64)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            RoutingEvent::Reserved {
+                session_id,
+                agent_id,
+                reservation,
+            } => Some((session_id.clone(), agent_id.clone(), *reservation)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn agent_state_machine_and_bad_requests_leave_state_unchanged() {
+    let mut r = Router::new(config(AGENTS));
+    let phones = Phones::all(&["a1"]);
+    assert_eq!(
+        r.ready("zz", &phones, 0),
+        Err(RoutingError::UnknownAgent("zz".into()))
+    );
+    let e = r.ready("a1", &phones, 0).unwrap_err();
+    assert!(e.to_string().contains("while LOGGED_OUT"), "{e}");
+    assert_eq!(r.agent_state("a1"), Some(AgentState::LoggedOut));
+    r.login("a1", 0).unwrap();
+    assert_eq!(r.agent_state("a1"), Some(AgentState::NotReady));
+    r.login("a2", 0).unwrap();
+    assert_eq!(
+        r.ready("a2", &phones, 0),
+        Err(RoutingError::PhoneNotRegistered("a2".into()))
+    );
+    assert_eq!(r.agent_state("a2"), Some(AgentState::NotReady));
+    r.ready("a1", &phones, 5 * S).unwrap();
+    r.not_ready("a1", Some("lunch"), 7 * S).unwrap();
+    let v = r.agent("a1", 19 * S).unwrap();
+    assert_eq!(
+        (v.state, v.reason.as_deref(), v.time_in_state_secs),
+        ("NOT_READY", Some("lunch"), 12)
+    );
+    r.logout("a1", 20 * S).unwrap();
+    assert_eq!(r.agent_state("a1"), Some(AgentState::LoggedOut));
+    assert!(r.hangup("a1", 20 * S).is_err());
+    r.check_invariants().unwrap();
+}
+
+#[test]
+fn busy_when_confirmed_then_wrap_up_then_ready() {
+    let mut cfg = config(AGENTS);
+    cfg.wrap_up_secs = 10;
+    let mut r = Router::new(cfg);
+    ready(&mut r, &["a1"], 0);
+    r.enqueue(enq("s1", "vq", 0, 0), S);
+    let res = reserved(&r.take_events());
+    assert_eq!(res.len(), 1);
+    assert_eq!(r.agent_state("a1"), Some(AgentState::Reserved));
+    assert!(r.logout("a1", S).is_err(), "a reserved agent cannot log out");
+    assert_eq!(r.confirm("s1", res[0].2, 2 * S).unwrap(), "a1");
+    assert_eq!(r.agent_state("a1"), Some(AgentState::Busy));
+    r.hangup("a1", 62 * S).unwrap();
+    assert_eq!(r.agent_state("a1"), Some(AgentState::AfterCallWork));
+    r.tick(71 * S);
+    assert_eq!(r.agent_state("a1"), Some(AgentState::AfterCallWork));
+    r.tick(72 * S);
+    assert_eq!(r.agent_state("a1"), Some(AgentState::Ready));
+    let v = r.agent("a1", 72 * S).unwrap();
+    assert_eq!((v.handled, v.average_handle_secs), (1, Some(60.0)));
+    r.check_invariants().unwrap();
+}
+
+#[test]
+fn order_is_priority_then_age_and_priority_grows_by_the_formula() {
+    let mut r = Router::new(config(AGENTS));
+    r.enqueue(enq("old", "vq", 0, 0), 0);
+    r.enqueue(enq("young", "vq", 0, 50 * S), 50 * S);
+    let mut boosted = enq("boost", "vq", 5, 100 * S);
+    boosted.priority_increment = Some((10, 60));
+    r.enqueue(boosted, 100 * S);
+    assert_eq!(r.place("boost").unwrap().position, 1);
+    assert_eq!(r.place("old").unwrap().position, 2);
+    assert_eq!(r.place("young").unwrap().position, 3);
+    // priority = 5 + 10 * floor((now - start) / 60 s)
+    r.tick(159 * S);
+    assert_eq!(r.place("boost").unwrap().priority, 5);
+    r.tick(160 * S);
+    assert_eq!(r.place("boost").unwrap().priority, 15);
+    r.tick(100 * S + 185 * S);
+    assert_eq!(r.place("boost").unwrap().priority, 35);
+    let p = r.place("young").unwrap();
+    assert_eq!((p.position, p.total_waiting), (3, 3));
+    assert!(r.remove("old", 300 * S));
+    assert_eq!(r.place("young").unwrap().position, 2);
+    r.check_invariants().unwrap();
+}
+
+#[test]
+fn group_agent_and_skill_targets_pick_matching_agents() {
+    let mut r = Router::new(config(AGENTS));
+    ready(&mut r, &["a3", "a2", "a1"], 0);
+    r.enqueue(with_target(enq("loan", "vq", 0, 0), "Loans@StatServer.GA"), S);
+    r.enqueue(with_target(enq("bill", "vq", 0, 0), "Billing>5 & English"), S);
+    r.enqueue(with_target(enq("one", "vq", 0, 0), "a2@StatServer.A"), S);
+    let got: BTreeSet<(String, String)> = reserved(&r.take_events())
+        .into_iter()
+        .map(|(s, a, _)| (s, a))
+        .collect();
+    let want: BTreeSet<(String, String)> = [("loan", "a3"), ("bill", "a1"), ("one", "a2")]
+        .iter()
+        .map(|(s, a)| (s.to_string(), a.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    r.check_invariants().unwrap();
+}
+
+#[test]
+fn target_list_skips_by_statistic_and_expands_after_timeouts() {
+    let mut r = Router::new(config(AGENTS));
+    let list = r#"[
+      {"target":"Loans@S.GA","timeout":"15","clear":false,"stat_to_check":"StatAgentsAvailable","stat_operator":"<","stat_value":"1"},
+      {"target":"a2@S.A","timeout":"10","clear":true},
+      {"target":"a1@S.A","timeout":"10","clear":false}
+    ]"#;
+    // Nobody is logged in: step 0 is skipped (no agent available), step 1 is skipped
+    // (default condition: no agent logged in), the last is never skipped.
+    r.enqueue(with_target(enq("s", "vq", 0, 0), list), 0);
+    ready(&mut r, &["a2"], S);
+    assert!(
+        reserved(&r.take_events()).is_empty(),
+        "a2 is not in the active step"
+    );
+    r.logout("a2", S).unwrap();
+
+    let mut r = Router::new(config(AGENTS));
+    ready(&mut r, &["a3"], 0);
+    r.not_ready("a3", None, 0).unwrap();
+    // Loans has nobody available -> skipped; a2 is logged in -> queued on a2.
+    r.login("a2", 0).unwrap();
+    r.login("a1", 0).unwrap();
+    r.enqueue(with_target(enq("s", "vq", 0, 0), list), 0);
+    let phones = Phones::all(&["a1", "a2", "a3"]);
+    r.ready("a3", &phones, S).unwrap();
+    assert!(reserved(&r.take_events()).is_empty(), "Loans was skipped");
+    r.not_ready("a3", None, S).unwrap();
+    // After 10 s on a2 (clear: true) the list moves to a1, replacing a2.
+    r.tick(10 * S);
+    r.ready("a2", &phones, 11 * S).unwrap();
+    assert!(reserved(&r.take_events()).is_empty(), "a2 was cleared");
+    r.ready("a1", &phones, 12 * S).unwrap();
+    let res = reserved(&r.take_events());
+    assert_eq!(res.first().map(|x| x.1.as_str()), Some("a1"));
+    r.check_invariants().unwrap();
+}
+
+#[test]
+fn release_tries_the_next_agent_then_gives_up_after_max_attempts() {
+    let mut r = Router::new(config(AGENTS));
+    ready(&mut r, &["a1", "a2"], 0);
+    r.enqueue(enq("s", "vq", 0, 0), S);
+    let (_, first, id1) = reserved(&r.take_events()).remove(0);
+    assert_eq!(first, "a1", "longest ready first");
+    r.release("s", id1, ReleaseReason::Rejected, 2 * S).unwrap();
+    assert_eq!(
+        r.agent_state("a1"),
+        Some(AgentState::NotReady),
+        "rejecting agent set not ready"
+    );
+    let (_, second, _) = reserved(&r.take_events()).remove(0);
+    assert_eq!(second, "a2");
+    assert_eq!(
+        r.release("s", id1, ReleaseReason::Rejected, 3 * S)
+            .unwrap_err()
+            .to_string(),
+        "session 's' holds no reservation 1"
+    );
+    // No answer within the 20 s reservation timeout (reserved at 2 s): second attempt, limit 2 reached.
+    r.tick(22 * S);
+    let ev = r.take_events();
+    assert!(
+        ev.contains(&RoutingEvent::AttemptsExhausted {
+            session_id: "s".into()
+        }),
+        "{ev:?}"
+    );
+    assert!(r.place("s").is_none());
+    assert_eq!(r.agent_state("a2"), Some(AgentState::NotReady));
+    r.check_invariants().unwrap();
+}
+
+#[test]
+fn customer_gone_frees_the_agent_without_blame() {
+    let mut r = Router::new(config(AGENTS));
+    ready(&mut r, &["a1"], 0);
+    r.enqueue(enq("s", "vq", 0, 0), S);
+    assert_eq!(reserved(&r.take_events()).len(), 1);
+    assert!(r.remove("s", 2 * S));
+    assert_eq!(r.agent_state("a1"), Some(AgentState::Ready));
+    r.enqueue(enq("t", "vq", 0, 0), 3 * S);
+    assert_eq!(reserved(&r.take_events())[0].1, "a1");
+    r.check_invariants().unwrap();
+}
+
+#[test]
+fn customer_first_mode_dials_the_customer_then_reserves() {
+    let mut r = Router::new(config(AGENTS));
+    ready(&mut r, &["a1"], 0);
+    let mut e = enq("c1", "vq", 0, 0);
+    e.mode = Mode::CustomerFirst;
+    let mut e2 = enq("c2", "vq", 0, 1);
+    e2.mode = Mode::CustomerFirst;
+    r.enqueue(e, S);
+    r.enqueue(e2, S);
+    let ev = r.take_events();
+    assert_eq!(
+        ev,
+        vec![RoutingEvent::DialCustomer {
+            session_id: "c1".into()
+        }],
+        "one agent, one dial"
+    );
+    assert_eq!(r.agent_state("a1"), Some(AgentState::Ready));
+    r.customer_ready("c1", 5 * S).unwrap();
+    let res = reserved(&r.take_events());
+    assert_eq!((res[0].0.as_str(), res[0].1.as_str()), ("c1", "a1"));
+    r.check_invariants().unwrap();
+}
+
+/// Agents handle one call each of the given durations from queue `vq`; a second and third
+/// queue are served by `a1` (60 s calls) when `shared`.
+fn handled_history(method: Method, times: [i64; 3], shared: bool) -> Router {
+    let mut cfg = config(AGENTS);
+    cfg.ewt_method = method;
+    let mut r = Router::new(cfg);
+    ready(&mut r, &["a1", "a2", "a3"], 0);
+    let mut now = S;
+    for (i, (agent, secs)) in ["a1", "a2", "a3"].iter().zip(times).enumerate() {
+        let s = format!("h{i}");
+        r.enqueue(with_target(enq(&s, "vq", 0, now), &format!("{agent}@S.A")), now);
+        let res = reserved(&r.take_events());
+        assert_eq!(res.len(), 1);
+        // Queue time of the distributed call = handle time here, to share one table.
+        r.confirm(&s, res[0].2, now + secs * S).unwrap();
+        now += secs * S;
+        r.hangup(agent, now + secs * S).unwrap();
+        now += secs * S;
+    }
+    if shared {
+        for q in ["vq2", "vq3"] {
+            r.enqueue(with_target(enq(q, q, 0, now), "a1@S.A"), now);
+            let res = reserved(&r.take_events());
+            r.confirm(q, res[0].2, now).unwrap();
+            now += 60 * S;
+            r.hangup("a1", now).unwrap();
+        }
+    }
+    for a in ["a1", "a2", "a3"] {
+        r.not_ready(a, None, now).unwrap();
+    }
+    for w in 0..6 {
+        r.enqueue(with_target(enq(&format!("w{w}"), "vq", 0, now), "a1@S.A"), now);
+    }
+    r
+}
+
+#[test]
+fn ewt_urs_seed_example_560() {
+    let r = handled_history(Method::Urs, [60, 120, 60], false);
+    assert_eq!(r.waiting("vq"), 6);
+    assert_eq!(r.ewt("vq"), Some(560));
+    assert_eq!(r.ewt("empty-queue"), None);
+}
+
+#[test]
+fn ewt_urs2_seed_examples_168_and_231() {
+    // The six waiting calls may go to any of the three agents (a target list expanding at
+    // once), so all three serve the queue.
+    let mut r = handled_history(Method::Urs2, [60, 120, 60], false);
+    for w in 0..6 {
+        r.remove(&format!("w{w}"), 0);
+    }
+    let all = r#"[{"target":"a1@S.A","timeout":"0"},{"target":"a2@S.A","timeout":"0"},{"target":"a3@S.A"}]"#;
+    for w in 0..6 {
+        r.enqueue(with_target(enq(&format!("x{w}"), "vq", 0, 0), all), 0);
+    }
+    assert_eq!(r.waiting("vq"), 6);
+    assert_eq!(r.ewt_with("vq", Method::Urs2, 6), Some(168));
+
+    let mut r = handled_history(Method::Urs2, [60, 120, 60], true);
+    for w in 0..6 {
+        r.remove(&format!("w{w}"), 0);
+    }
+    for w in 0..6 {
+        r.enqueue(with_target(enq(&format!("x{w}"), "vq", 0, 0), all), 0);
+    }
+    assert_eq!(r.ewt_with("vq", Method::Urs2, 6), Some(231));
+    // urs keeps its own history: vq's distributed calls waited 60, 120, 60 s.
+    assert_eq!(r.ewt_with("vq", Method::Urs, 6), Some(560));
+}
+
+/// xorshift: deterministic pseudo-random operations for the interleaving property.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn no_interleaving_double_books_or_loses_an_agent() {
+    let ids: Vec<String> = (0..6).map(|i| format!("p{i}")).collect();
+    let mut text = String::from("[routing]\nwrap_up_secs = 3\nreservation_timeout_secs = 5\n");
+    for (i, id) in ids.iter().enumerate() {
+        text.push_str(&format!("[[agent]]\nid = \"{id}\"\ngroups = [\"G{}\"]\n", i % 2));
+    }
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let phones = Phones::all(&id_refs);
+    for seed in 1..=200u64 {
+        let mut r = Router::new(config(&text));
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut now = 0;
+        let mut reservations: Vec<(String, u64)> = Vec::new();
+        for step in 0..300 {
+            now += rng.next(3) as i64 * S;
+            let agent = &ids[rng.next(ids.len() as u64) as usize];
+            let session = format!("s{}", rng.next(12));
+            match rng.next(11) {
+                0 => drop(r.login(agent, now)),
+                1 => drop(r.ready(agent, &phones, now)),
+                2 => drop(r.not_ready(agent, Some("x"), now)),
+                3 => drop(r.logout(agent, now)),
+                4 | 5 => {
+                    let mut e = enq(
+                        &session,
+                        ["q0", "q1"][rng.next(2) as usize],
+                        rng.next(3) as i64,
+                        now,
+                    );
+                    if rng.next(2) == 0 {
+                        e = with_target(e, &format!("G{}@S.GA", rng.next(2)));
+                    }
+                    r.enqueue(e, now);
+                }
+                6 => drop(r.remove(&session, now)),
+                7 if !reservations.is_empty() => {
+                    let (s, id) = reservations.swap_remove(rng.next(reservations.len() as u64) as usize);
+                    drop(r.confirm(&s, id, now));
+                }
+                8 if !reservations.is_empty() => {
+                    let (s, id) = reservations.swap_remove(rng.next(reservations.len() as u64) as usize);
+                    let reason = [
+                        ReleaseReason::Rejected,
+                        ReleaseReason::NoAnswer,
+                        ReleaseReason::CustomerGone,
+                    ][rng.next(3) as usize];
+                    drop(r.release(&s, id, reason, now));
+                }
+                9 => drop(r.hangup(agent, now)),
+                _ => r.tick(now),
+            }
+            for (s, _, id) in reserved(&r.take_events()) {
+                reservations.push((s, id));
+            }
+            if let Err(e) = r.check_invariants() {
+                panic!("seed {seed} step {step}: {e}");
+            }
+        }
+        // Drain: every call ends, every session leaves; no agent stays reserved or busy.
+        for s in 0..12 {
+            r.remove(&format!("s{s}"), now);
+        }
+        for a in &ids {
+            let _ = r.hangup(a, now);
+        }
+        r.tick(now + 10 * S);
+        for a in &ids {
+            let st = r.agent_state(a).unwrap();
+            assert!(
+                !matches!(
+                    st,
+                    AgentState::Reserved | AgentState::Busy | AgentState::AfterCallWork
+                ),
+                "seed {seed}: agent {a} lost in {st:?}"
+            );
+        }
+        r.check_invariants().unwrap();
+    }
+}
