@@ -195,6 +195,49 @@ pub fn screen(config: &Config, service: &str, options: &BTreeMap<String, String>
     }
 }
 
+/// Longest customer number accepted.
+pub const MAX_NUMBER_LEN: usize = 64;
+
+/// Whether text can be dialled: digits with an optional leading `+`, `*`, `#`, and the usual
+/// visual separators (space, `-`, `.`, `(`, `)`), with at least one digit.
+pub fn is_dialable(text: &str) -> bool {
+    let body = text.strip_prefix('+').unwrap_or(text);
+    text.len() <= MAX_NUMBER_LEN
+        && body.chars().any(|c| c.is_ascii_digit())
+        && body.chars().all(|c| c.is_ascii_digit() || "*# -.()".contains(c))
+}
+
+/// The customer number must be dialable (before any configured rule).
+pub fn check_dialable(number: &str) -> CallbackResult<()> {
+    if is_dialable(number) {
+        Ok(())
+    } else {
+        Err(CallbackError::bad_parameter(
+            "_customer_number",
+            format!(
+                "Invalid value for _customer_number: '{}' is not a phone number (digits, an optional leading '+', \
+                 '*', '#', spaces, '-', '.', '(' and ')'; at most {MAX_NUMBER_LEN} characters)",
+                number.chars().take(MAX_NUMBER_LEN).collect::<String>()
+            ),
+        ))
+    }
+}
+
+/// What is dialled for a customer number: `_prefix_dial_out` followed by the number's digits
+/// (and `*`/`#`); a leading `+` is kept only when there is no prefix.
+pub fn dial_string(options: &BTreeMap<String, String>, number: &str) -> String {
+    let prefix = options.get("_prefix_dial_out").map(|p| p.trim()).unwrap_or("");
+    let digits: String = number
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '*' || *c == '#')
+        .collect();
+    if prefix.is_empty() && number.trim_start().starts_with('+') {
+        format!("+{digits}")
+    } else {
+        format!("{prefix}{digits}")
+    }
+}
+
 /// Screening as a result: the refusal, if any.
 pub fn check(
     config: &Config,
@@ -231,6 +274,39 @@ blocked_patterns = ['^1212555']
         let config = Config::parse(CONFIG, "t").unwrap();
         let s = screen(&config, "svc", &opts(options), number);
         (s.rule, s.detail, s.error.map(|e| e.code.code()))
+    }
+
+    #[test]
+    fn dialable_numbers_and_dial_strings() {
+        for ok in [
+            "5115",
+            "+33 6 12 34 56 78",
+            "(555) 546-1206",
+            "555.546.1206",
+            "*67#123",
+        ] {
+            assert!(is_dialable(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "abc",
+            "1-800-FLOWERS",
+            "+",
+            "++33",
+            "12345;drop",
+            &"1".repeat(65),
+        ] {
+            assert!(!is_dialable(bad), "{bad}");
+        }
+        assert_eq!(
+            check_dialable("abc").unwrap_err().properties["option"],
+            "_customer_number"
+        );
+        assert_eq!(
+            dial_string(&opts(&[("_prefix_dial_out", "91")]), "(650) 466-1232"),
+            "916504661232"
+        );
+        assert_eq!(dial_string(&opts(&[]), "+33 6 12 34 56 78"), "+33612345678");
     }
 
     #[test]

@@ -344,7 +344,10 @@ impl Callbacks {
             None => None,
         };
         match number.as_deref().filter(|n| !n.is_empty()) {
-            Some(n) => super::numbers::check(&self.config, service_name, &options, n)?,
+            Some(n) => {
+                super::numbers::check_dialable(n)?;
+                super::numbers::check(&self.config, service_name, &options, n)?
+            }
             None => check_number_rules_configured(service_name, &options)?,
         }
 
@@ -697,6 +700,9 @@ impl Callbacks {
                 }
                 "_ors_session_id" => {}
                 "_customer_number" => {
+                    if !value.trim().is_empty() {
+                        super::numbers::check_dialable(value.trim())?;
+                    }
                     super::numbers::check(&self.config, &service.name, &record.properties, value.trim())?;
                     let fix_plus =
                         option_flag(&record.properties, "_fix_plus_on_int_phone_numbers") || service.fix_plus;

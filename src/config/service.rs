@@ -230,6 +230,17 @@ impl ServiceConfig {
                 );
             }
         }
+        if let Some(prefix) = get("_prefix_dial_out")
+            && !prefix
+                .trim()
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '*' || c == '#')
+        {
+            return Err(s.invalid(
+                "_prefix_dial_out",
+                format!("'{prefix}' is not a dial prefix (digits, '*' and '#' only)"),
+            ));
+        }
         let mut overwritable = Vec::new();
         for item in split_list(get("_overwritable_options").unwrap_or("")) {
             if item == "_ors" || item == "_target" {
