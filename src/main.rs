@@ -31,6 +31,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::config::ConfigCommand,
     },
+    /// Call-progress detection tools: analyse recordings, evaluate on a labelled corpus.
+    Cpd {
+        #[command(subcommand)]
+        command: cli::cpd::CpdCommand,
+    },
     /// Treatment (audio file) tools.
     Treatments {
         #[command(subcommand)]
@@ -43,5 +48,6 @@ fn main() -> ExitCode {
         Command::Serve { config } => cli::serve::run(config),
         Command::Config { command } => cli::config::run(command),
         Command::Treatments { command } => cli::treatments::run(command),
+        Command::Cpd { command } => cli::cpd::run(command),
     }
 }

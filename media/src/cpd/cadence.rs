@@ -39,18 +39,18 @@ use CadenceKind::{Busy, Ringback};
 
 /// The built-in national plans (ITU-T E.180 supplement and the usual PBX tables).
 pub const PLANS: &[Plan] = &[
-    p("us-busy", Busy, &[500, 500], 2),
-    p("us-reorder", Busy, &[250, 250], 2),
-    p("us-reorder-alt", Busy, &[300, 200], 2),
-    p("uk-busy", Busy, &[375, 375], 2),
+    p("us-busy", Busy, &[500, 500], 3),
+    p("us-reorder", Busy, &[250, 250], 3),
+    p("us-reorder-alt", Busy, &[300, 200], 3),
+    p("uk-busy", Busy, &[375, 375], 3),
     p("uk-congestion", Busy, &[400, 350, 225, 525], 3),
-    p("eu-busy", Busy, &[500, 500], 2),
-    p("de-busy", Busy, &[480, 480], 2),
-    p("eu-congestion", Busy, &[250, 250], 2),
-    p("es-busy", Busy, &[200, 200], 2),
-    p("ru-busy", Busy, &[400, 400], 2),
-    p("cn-busy", Busy, &[350, 350], 2),
-    p("in-busy", Busy, &[750, 750], 2),
+    p("eu-busy", Busy, &[500, 500], 3),
+    p("de-busy", Busy, &[480, 480], 3),
+    p("eu-congestion", Busy, &[250, 250], 3),
+    p("es-busy", Busy, &[200, 200], 3),
+    p("ru-busy", Busy, &[400, 400], 3),
+    p("cn-busy", Busy, &[350, 350], 3),
+    p("in-busy", Busy, &[750, 750], 3),
     p("us-ringback", Ringback, &[2000, 4000], 1),
     p("uk-ringback", Ringback, &[400, 200, 400, 2000], 3),
     p("eu-ringback", Ringback, &[1000, 4000], 1),
@@ -71,6 +71,9 @@ pub struct Cadence {
     pending: u32,
     started_at_zero: bool,
     drop_next_on: bool,
+    db_sum: f32,
+    db_sq: f32,
+    db_n: u32,
     /// (is_on, ms) of completed segments, oldest first in ring order.
     segs: [(bool, u32); RING],
     nsegs: usize,
@@ -87,6 +90,9 @@ impl Cadence {
             pending: 0,
             started_at_zero: true,
             drop_next_on: false,
+            db_sum: 0.0,
+            db_sq: 0.0,
+            db_n: 0,
             segs: [(false, 0); RING],
             nsegs: 0,
             head: 0,
@@ -99,8 +105,20 @@ impl Cadence {
         self.on
     }
 
-    /// Push one block; returns the plan matched by this block's transition, if any.
-    pub fn push(&mut self, tone_on: bool, tolerance_pct: u32) -> Option<&'static Plan> {
+    /// Push one block (its level in dB feeds the steadiness check of "on" segments); returns
+    /// the plan matched by this block's transition, if any.
+    pub fn push(
+        &mut self,
+        tone_on: bool,
+        db: f32,
+        tolerance_pct: u32,
+        plans: &'static [Plan],
+    ) -> Option<&'static Plan> {
+        if tone_on && self.on {
+            self.db_sum += db;
+            self.db_sq += db * db;
+            self.db_n += 1;
+        }
         if tone_on == self.on {
             self.run += 1 + self.pending;
             self.pending = 0;
@@ -127,6 +145,19 @@ impl Cadence {
         if ended.1 == 0 {
             return None;
         }
+        if ended.0 {
+            // A tone's level is steady; speech that looked tonal is not.
+            let n = self.db_n.max(1) as f32;
+            let mean = self.db_sum / n;
+            let var = (self.db_sq / n - mean * mean).max(0.0);
+            self.db_sum = 0.0;
+            self.db_sq = 0.0;
+            self.db_n = 0;
+            if var > 9.0 {
+                self.nsegs = 0;
+                return None;
+            }
+        }
         if !ended.0 && self.nsegs == 0 {
             // leading silence before the first tone is not part of any cadence
             return None;
@@ -134,7 +165,7 @@ impl Cadence {
         self.segs[self.head] = ended;
         self.head = (self.head + 1) % RING;
         self.nsegs = (self.nsegs + 1).min(RING);
-        self.matching(tolerance_pct)
+        plans.iter().find(|plan| self.matches(plan, tolerance_pct))
     }
 
     fn last(&self, back: usize) -> Option<(bool, u32)> {
@@ -142,10 +173,6 @@ impl Cadence {
             return None;
         }
         self.segs.get((self.head + RING - 1 - back) % RING).copied()
-    }
-
-    fn matching(&self, tolerance_pct: u32) -> Option<&'static Plan> {
-        PLANS.iter().find(|plan| self.matches(plan, tolerance_pct))
     }
 
     fn matches(&self, plan: &Plan, tolerance_pct: u32) -> bool {
@@ -186,7 +213,7 @@ mod tests {
         for &(on, ms) in pattern {
             for _ in 0..ms / 20 {
                 t += 20;
-                if let Some(p) = c.push(on, 15) {
+                if let Some(p) = c.push(on, -20.0, 15, PLANS) {
                     return Some((p.name, t));
                 }
             }

@@ -26,6 +26,7 @@
 
 pub mod cadence;
 pub mod eval;
+pub mod report;
 pub mod tones;
 
 use cadence::{Cadence, CadenceKind, Plan};
@@ -185,6 +186,51 @@ impl Default for CpdParams {
             cadence_tolerance_pct: 15,
             plans: cadence::PLANS,
         }
+    }
+}
+
+impl CpdParams {
+    /// Set one parameter by name (`greeting_ms=1800`, `timeguard_ms=none`, ...), as a service
+    /// configuration or `cpd --set` gives it.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+            v.trim().parse::<T>().map_err(|_| format!("bad number {v:?}"))
+        }
+        let ms = || num::<u32>(value);
+        match key.trim() {
+            "greeting_ms" => self.greeting_ms = ms()?,
+            "after_greeting_silence_ms" => self.after_greeting_silence_ms = ms()?,
+            "max_words" => self.max_words = num(value)?,
+            "min_word_ms" => self.min_word_ms = ms()?,
+            "between_words_silence_ms" => self.between_words_silence_ms = ms()?,
+            "silence_ms" => self.silence_ms = ms()?,
+            "timeguard_ms" | "_call_timeguard_timeout" => {
+                self.timeguard_ms = if value.trim() == "none" { None } else { Some(ms()?) }
+            }
+            "max_analysis_ms" => self.max_analysis_ms = ms()?,
+            "beep_min_hz" => self.beep_min_hz = num(value)?,
+            "beep_max_hz" => self.beep_max_hz = num(value)?,
+            "beep_min_ms" => self.beep_min_ms = ms()?,
+            "beep_wait_ms" => self.beep_wait_ms = ms()?,
+            "greeting_end_silence_ms" => self.greeting_end_silence_ms = ms()?,
+            "voice_margin_db" => self.voice_margin_db = num(value)?,
+            "min_voice_db" => self.min_voice_db = num(value)?,
+            "min_tone_db" => self.min_tone_db = num(value)?,
+            "fax_min_ms" => self.fax_min_ms = ms()?,
+            "cadence_tolerance_pct" => self.cadence_tolerance_pct = ms()?,
+            other => return Err(format!("unknown CPD parameter {other:?}")),
+        }
+        let finite = [
+            self.beep_min_hz,
+            self.beep_max_hz,
+            self.voice_margin_db,
+            self.min_voice_db,
+            self.min_tone_db,
+        ];
+        if finite.iter().any(|v| !v.is_finite()) {
+            return Err(format!("{key}: not a finite number"));
+        }
+        Ok(())
     }
 }
 
@@ -413,7 +459,7 @@ pub struct Cpd {
     // results
     decision: Option<Decision>,
     beep_found: Option<Beep>,
-    greeting_end: bool,
+    greeting_end: Option<u32>,
     finished: bool,
     events: [Option<CpdEvent>; 4],
     ev_head: usize,
@@ -455,7 +501,7 @@ impl Cpd {
             tone_cur: None,
             decision: None,
             beep_found: None,
-            greeting_end: false,
+            greeting_end: None,
             finished: false,
             events: [None; 4],
             ev_head: 0,
@@ -543,6 +589,16 @@ impl Cpd {
         self.beep_found.as_ref()
     }
 
+    /// When the greeting ended without a beep (machine only).
+    pub fn greeting_end_ms(&self) -> Option<u32> {
+        self.greeting_end
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &CpdParams {
+        &self.p
+    }
+
     /// The evidence so far.
     pub fn evidence(&self) -> &Evidence {
         &self.evidence
@@ -616,7 +672,9 @@ impl Cpd {
         // --- tone labels
         let (cp_k, cp_top) = tones::top(&f.rel, 0..tones::CP_END);
         let cp_sum: f32 = f.rel.iter().take(tones::CP_END).sum();
-        let cp_on = loud && cp_top >= 0.35 && cp_sum >= 0.6;
+        let (prev_k, _) = tones::top(&self.prev.rel, 0..tones::CP_END);
+        let steady = (f.db - self.prev.db).abs() <= 3.0 && prev_k.abs_diff(cp_k) <= 2;
+        let cp_on = loud && cp_top >= 0.35 && cp_sum >= 0.6 && (steady || !self.cadence.is_on());
         let (sit_k, sit_top) = tones::top(&f.rel, tones::CP_END..tones::SIT_END);
         let sit_on = loud && sit_top >= 0.5;
         let cng = loud && f.rel[tones::BIN_CNG] >= 0.6;
@@ -710,8 +768,7 @@ impl Cpd {
         self.cng_run = if cng { self.cng_run + 1 } else { 0 };
         self.ced_run = if ced { self.ced_run + 1 } else { 0 };
         self.v21_run = if v21 { self.v21_run + 1 } else { 0 };
-        let plan = self.cadence.push(cp_on, p.cadence_tolerance_pct);
-        let plan = plan.filter(|pl| self.p.plans.iter().any(|q| q.name == pl.name));
+        let plan = self.cadence.push(cp_on, f.db, p.cadence_tolerance_pct, p.plans);
         let sit = self.sit_block(sit_on, sit_k);
         self.beep_block(&f, pure, t0);
         self.prev = f;
@@ -720,12 +777,12 @@ impl Cpd {
             self.rules(plan, sit);
         } else if let Some(d) = self.decision
             && d.class == Class::Machine
-            && !self.greeting_end
+            && self.greeting_end.is_none()
             && self.beep_found.is_none()
             && self.silence_run * BLOCK_MS >= self.p.greeting_end_silence_ms
         {
-            self.greeting_end = true;
             let at_ms = self.now_ms();
+            self.greeting_end = Some(at_ms);
             self.emit(CpdEvent::GreetingEnd { at_ms });
         }
     }
