@@ -9,6 +9,8 @@ cd "$(dirname "$0")"
 NEEDED=(
   "cc:gcc"
   "pkg-config:pkg-config"
+  "sipp:sip-tester"
+  "baresip:baresip-core"
 )
 
 missing=()

@@ -99,7 +99,7 @@ impl Registrar {
             return msg::response_to(req, 403, "Forbidden", Some(&tag), &[], None);
         }
         let nonce = field("nonce").to_string();
-        if !self.nonces.get(&nonce).is_some_and(|t| *t > now) {
+        if self.nonces.get(&nonce).is_none_or(|t| *t <= now) {
             return self.challenge(now, req, true);
         }
         let algorithm = match field("algorithm").to_ascii_uppercase().as_str() {
