@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::params::{decode, query_pairs, read_body};
-use super::response::{error, json, plain};
+use super::response::{error, json};
 use super::views;
 use crate::callback::CallbackError;
 use crate::callback::validate::{Access, check_service};
@@ -137,16 +137,4 @@ pub async fn lookup_service(
 /// R7: `GET /genesys/1/service/callback?{property}={value}...`.
 pub async fn lookup_all(State(app): State<AppState>, RawQuery(query): RawQuery) -> Response {
     lookup(app, None, query).await
-}
-
-/// R8 / R9 are routed here so that `/availability` is never read as a callback ID; the
-/// availability computation comes with office hours and capacity.
-pub async fn availability_pending(State(app): State<AppState>, Path(service): Path<String>) -> Response {
-    if let Err(e) = check_service(app.callbacks.config(), &service, Access::Availability) {
-        return error(&e);
-    }
-    plain(
-        StatusCode::NOT_IMPLEMENTED,
-        "Availability is not served by this version yet",
-    )
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: the GMS-compatible callback API (spec 40), served by axum.
 
 mod admin;
+mod availability;
 mod callbacks;
 pub mod params;
 pub mod response;
@@ -52,11 +53,11 @@ pub fn app(callbacks: Arc<Callbacks>) -> NormalizePath<Router> {
         )
         .route(
             "/genesys/1/service/callback/{service}/availability",
-            get(callbacks::availability_pending),
+            get(availability::v1),
         )
         .route(
             "/genesys/2/service/callback/{service}/availability",
-            get(callbacks::availability_pending),
+            get(availability::v2),
         )
         .route(
             "/genesys/1/service/callback/{service}/{id}",

@@ -299,7 +299,7 @@ impl<'a> SlotRules<'a> {
             .with("slot", rendered)
             .with("service", self.service);
         e.availability = Some(Box::new(proposals));
-        Ok(()).and(Err(e))
+        Err(e)
     }
 
     /// The open slots of a window (spec 40 §6.7-§6.8): slots that ended before `now` are
@@ -475,7 +475,7 @@ mod tests {
         booked.insert(at("2026-11-30T08:15:00Z"), 1);
         booked.insert(at("2026-11-30T08:30:00Z"), 5);
         let s = |t: &str, b: &BTreeMap<Millis, u32>| r.slot(at(t), b);
-        assert_eq!(s("2026-11-30T07:45:00Z", &booked).open, false);
+        assert!(!s("2026-11-30T07:45:00Z", &booked).open);
         assert_eq!(s("2026-11-30T08:00:00Z", &booked).remaining, 2);
         assert_eq!(s("2026-11-30T08:15:00Z", &booked).remaining, 1);
         assert_eq!(s("2026-11-30T08:30:00Z", &booked).remaining, 0);
@@ -622,7 +622,7 @@ mod tests {
         // Unlimited capacity: the remaining value is the unlimited total.
         assert_eq!(a["2026-11-30T08:00:00.000Z"], UNLIMITED);
         assert_eq!(
-            a.keys().last().map(String::as_str),
+            a.keys().next_back().map(String::as_str),
             Some("2026-11-30T11:30:00.000Z")
         );
         // A calendar that is never open → 40050.
