@@ -74,6 +74,8 @@ pub struct Cadence {
     db_sum: f32,
     db_sq: f32,
     db_n: u32,
+    hits: u32,
+    run_before: u32,
     /// (is_on, ms) of completed segments, oldest first in ring order.
     segs: [(bool, u32); RING],
     nsegs: usize,
@@ -93,6 +95,8 @@ impl Cadence {
             db_sum: 0.0,
             db_sq: 0.0,
             db_n: 0,
+            hits: 0,
+            run_before: 0,
             segs: [(false, 0); RING],
             nsegs: 0,
             head: 0,
@@ -116,6 +120,7 @@ impl Cadence {
     ) -> Option<&'static Plan> {
         if tone_on && self.on {
             self.db_sum += db;
+            self.hits += 1;
             self.db_sq += db * db;
             self.db_n += 1;
         }
@@ -130,6 +135,7 @@ impl Cadence {
         }
         // Transition: the segment that just ended is complete.
         let ended = (self.on, self.run * self.block_ms);
+        self.run_before = self.run;
         if self.started_at_zero && ended.1 == 0 && tone_on {
             // a tone already on when the analysis started: its length is unknown
             self.drop_next_on = true;
@@ -153,7 +159,10 @@ impl Cadence {
             self.db_sum = 0.0;
             self.db_sq = 0.0;
             self.db_n = 0;
-            if var > 9.0 {
+            let run = self.run_before;
+            let solid = self.hits * 10 >= run * 8;
+            self.hits = 0;
+            if var > 9.0 || !solid {
                 self.nsegs = 0;
                 return None;
             }
@@ -226,7 +235,7 @@ mod tests {
         let r = run(&[(false, 300), (true, 500), (false, 500), (true, 500), (false, 500)]);
         let (name, t) = r.expect("busy");
         assert!(PLANS.iter().any(|p| p.name == name && p.kind == Busy));
-        assert!(t <= 300 + 1100, "{t}");
+        assert!(t <= 300 + 2000, "{t}");
     }
 
     #[test]

@@ -166,8 +166,8 @@ pub struct CpdParams {
 impl Default for CpdParams {
     fn default() -> Self {
         CpdParams {
-            greeting_ms: 1500,
-            after_greeting_silence_ms: 600,
+            greeting_ms: 1800,
+            after_greeting_silence_ms: 700,
             max_words: 5,
             min_word_ms: 100,
             between_words_silence_ms: 150,
@@ -672,9 +672,8 @@ impl Cpd {
         // --- tone labels
         let (cp_k, cp_top) = tones::top(&f.rel, 0..tones::CP_END);
         let cp_sum: f32 = f.rel.iter().take(tones::CP_END).sum();
-        let (prev_k, _) = tones::top(&self.prev.rel, 0..tones::CP_END);
-        let steady = (f.db - self.prev.db).abs() <= 3.0 && prev_k.abs_diff(cp_k) <= 2;
-        let cp_on = loud && cp_top >= 0.35 && cp_sum >= 0.6 && (steady || !self.cadence.is_on());
+        // (steadiness is checked per segment by the cadence tracker: level variance, solidity)
+        let cp_on = loud && cp_top >= 0.35 && cp_sum >= 0.6;
         let (sit_k, sit_top) = tones::top(&f.rel, tones::CP_END..tones::SIT_END);
         let sit_on = loud && sit_top >= 0.5;
         let cng = loud && f.rel[tones::BIN_CNG] >= 0.6;
