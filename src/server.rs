@@ -15,7 +15,7 @@ use crate::callback::service::Recovery;
 use crate::callback::{Callbacks, scheduler};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StorageConfig};
-use crate::routing::{NoHistory, WaitEstimator};
+use crate::routing::{AlwaysRegistered, Routing, RoutingConfig, WaitEstimator};
 use crate::store::{SqliteStore, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,12 +61,19 @@ impl Builder {
             StorageConfig::Sqlite { path } => Arc::new(SqliteStore::open(path)?),
         };
         let config = Arc::new(self.config);
+        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let routing = Routing::new(
+            RoutingConfig::default(),
+            clock.clone(),
+            Arc::new(AlwaysRegistered),
+        );
         let callbacks = Arc::new(Callbacks::new(
             config.clone(),
             store,
-            self.engine.unwrap_or_else(|| Arc::new(SessionTable::new())),
-            self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-            self.estimator.unwrap_or_else(|| Arc::new(NoHistory)),
+            self.engine
+                .unwrap_or_else(|| Arc::new(SessionTable::with_routing(routing.clone()))),
+            clock,
+            self.estimator.unwrap_or_else(|| routing.clone()),
         ));
         let recovery = callbacks.recover().await?;
         let addr = config.http.listen;

@@ -2,6 +2,7 @@
 
 mod admin;
 mod availability;
+pub mod agents;
 mod callbacks;
 pub mod params;
 pub mod response;

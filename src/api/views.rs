@@ -91,13 +91,19 @@ pub fn queue_position(info: &QueueInfo) -> Value {
         "app_version".into(),
         concat!("boomerang-", env!("CARGO_PKG_VERSION")).into(),
     );
+    // Routing's EWT for this session (callbacks ahead of it) when it has history, else the
+    // service's EWT rule.
+    let ewt = p.ewt_secs.unwrap_or(info.ewt_secs).max(0);
     body.insert("wt".into(), ((info.now - p.accepted_at).max(0) / 1000).into());
-    body.insert("ewt".into(), info.ewt_secs.into());
-    body.insert("positioninqueue".into(), (p.position - 1).into());
+    body.insert("ewt".into(), ewt.into());
+    body.insert("positioninqueue".into(), p.position.saturating_sub(1).into());
     body.insert("_position".into(), p.position.into());
-    body.insert("_eta".into(), info.ewt_secs.into());
+    body.insert("_eta".into(), ewt.into());
     body.insert("_total_waiting".into(), p.total_waiting.into());
     body.insert("priority".into(), p.priority.into());
+    if let Some(n) = p.agents_logged_in {
+        body.insert("agents_logged_in".into(), n.into());
+    }
     insert_opt(&mut body, "ors_session_id", r.session_id.as_ref());
     let wait_for_agent = r
         .property("_wait_for_agent")

@@ -6,13 +6,19 @@
 //! its virtual queue, ordered by priority then age, answers queue positions, and accepts the
 //! cancel, end and resume requests. The dialling scenarios drive these sessions once the
 //! SIP and scenario parts exist.
+//!
+//! Built [`SessionTable::with_routing`], every live session also waits in routing's virtual
+//! queue: positions, priority aging and EWT then come from routing, and agents are reserved for
+//! sessions as they reach the head of their queue.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use crate::clock::Millis;
+use crate::routing::Routing;
+use crate::routing::router::Enqueue;
 
 /// What the engine needs to run one session.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +68,10 @@ pub struct QueuePosition {
     pub priority: i64,
     pub queue: String,
     pub accepted_at: Millis,
+    /// EWT of this session with the callbacks ahead of it (routing only; `None` = unknown).
+    pub ewt_secs: Option<i64>,
+    /// Logged-in agents able to take this session (routing only).
+    pub agents_logged_in: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -104,14 +114,36 @@ struct Entry {
 }
 
 /// The in-process engine: live sessions held in their virtual queues.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SessionTable {
     sessions: Mutex<HashMap<String, Entry>>,
+    routing: Option<Arc<Routing>>,
+}
+
+impl std::fmt::Debug for SessionTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionTable")
+            .field("sessions", &self.len())
+            .field("routing", &self.routing.is_some())
+            .finish()
+    }
 }
 
 impl SessionTable {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An engine whose sessions wait in routing's virtual queues.
+    pub fn with_routing(routing: Arc<Routing>) -> Self {
+        Self {
+            sessions: Mutex::default(),
+            routing: Some(routing),
+        }
+    }
+
+    pub fn routing(&self) -> Option<&Arc<Routing>> {
+        self.routing.as_ref()
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
@@ -135,6 +167,19 @@ impl SessionTable {
     }
 
     fn insert(&self, session: Session) {
+        if let Some(routing) = &self.routing {
+            routing.enqueue(Enqueue {
+                session_id: session.id.clone(),
+                callback_id: session.callback_id.clone(),
+                queue: session.queue.clone(),
+                priority: session.priority,
+                priority_increment: None,
+                age_origin: session.accepted_at,
+                target: None,
+                mode: Default::default(),
+                max_attempts: None,
+            });
+        }
         self.sessions().insert(
             session.id.clone(),
             Entry {
@@ -170,7 +215,11 @@ impl Engine for SessionTable {
     }
 
     async fn cancel(&self, session_id: &str) -> Result<(), EngineError> {
-        match self.sessions().remove(session_id) {
+        let removed = self.sessions().remove(session_id);
+        if let Some(routing) = &self.routing {
+            routing.remove(session_id);
+        }
+        match removed {
             Some(_) => Ok(()),
             None => Err(EngineError::UnknownSession(session_id.to_string())),
         }
@@ -178,6 +227,9 @@ impl Engine for SessionTable {
 
     async fn end(&self, session_id: &str) {
         self.sessions().remove(session_id);
+        if let Some(routing) = &self.routing {
+            routing.remove(session_id);
+        }
     }
 
     async fn resume(&self, session_id: &str) -> Result<(), EngineError> {
@@ -193,6 +245,17 @@ impl Engine for SessionTable {
     fn position(&self, session_id: &str) -> Option<QueuePosition> {
         let sessions = self.sessions();
         let me = &sessions.get(session_id)?.session;
+        if let Some(place) = self.routing.as_ref().and_then(|r| r.place(session_id)) {
+            return Some(QueuePosition {
+                position: place.position,
+                total_waiting: place.total_waiting,
+                priority: place.priority,
+                queue: place.queue,
+                accepted_at: me.accepted_at,
+                ewt_secs: place.ewt_secs,
+                agents_logged_in: Some(place.agents_logged_in),
+            });
+        }
         let mut position = 1;
         let mut total = 0;
         for entry in sessions.values().filter(|e| e.session.queue == me.queue) {
@@ -207,6 +270,8 @@ impl Engine for SessionTable {
             priority: me.priority,
             queue: me.queue.clone(),
             accepted_at: me.accepted_at,
+            ewt_secs: None,
+            agents_logged_in: None,
         })
     }
 }

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Map, Value};
+use tokio::sync::mpsc;
 
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::EwtSource;
@@ -59,6 +60,7 @@ pub struct Routing {
     clock: Arc<dyn Clock>,
     phones: Arc<dyn PhoneRegistry>,
     cache: Mutex<HashMap<(String, ewt::Method), Cached>>,
+    subscribers: Mutex<Vec<mpsc::UnboundedSender<RoutingEvent>>>,
 }
 
 impl Routing {
@@ -68,6 +70,7 @@ impl Routing {
             clock,
             phones,
             cache: Mutex::new(HashMap::new()),
+            subscribers: Mutex::new(Vec::new()),
         })
     }
 
@@ -145,13 +148,64 @@ impl Routing {
         body
     }
 
+    /// Events (reservations, dial-customer, releases) are sent to every subscriber: the
+    /// session logic that dials agents and customers.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<RoutingEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(tx);
+        rx
+    }
+
+    /// Runs `f` on the core at the current time, then hands the events it produced to the
+    /// subscribers (and returns them).
+    pub fn with<T>(&self, f: impl FnOnce(&mut router::Router, Millis) -> T) -> (T, Vec<RoutingEvent>) {
+        let now = self.now();
+        let (out, events) = {
+            let mut core = self.core();
+            let out = f(&mut core, now);
+            (out, core.take_events())
+        };
+        if !events.is_empty() {
+            let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+            subs.retain(|tx| events.iter().all(|e| tx.send(e.clone()).is_ok()));
+        }
+        (out, events)
+    }
+
     /// Runs the timers (wrap-up, reservation timeouts, target steps, priority steps) and
     /// returns the events to act on.
     pub fn tick(&self) -> Vec<RoutingEvent> {
-        let now = self.now();
-        let mut core = self.core();
-        core.tick(now);
-        core.take_events()
+        self.with(|core, now| core.tick(now)).1
+    }
+
+    /// Calls [`Routing::tick`] every `period` until the task is dropped or aborted.
+    pub async fn run_timers(self: Arc<Self>, period: std::time::Duration) {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            self.tick();
+        }
+    }
+
+    pub fn enqueue(&self, e: router::Enqueue) {
+        self.with(|core, now| core.enqueue(e, now));
+    }
+
+    pub fn remove(&self, session_id: &str) -> bool {
+        self.with(|core, now| core.remove(session_id, now)).0
+    }
+
+    /// Position, priority (aged to now) and EWT of a waiting session.
+    pub fn place(&self, session_id: &str) -> Option<router::Place> {
+        self.with(|core, now| {
+            core.tick(now);
+            core.place(session_id)
+        })
+        .0
     }
 }
 
