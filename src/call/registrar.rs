@@ -29,6 +29,9 @@ pub struct Registrar {
     accounts: HashMap<String, String>,
     bindings: HashMap<String, Vec<Binding>>,
     nonces: HashMap<String, Instant>,
+    /// Also challenge with SHA-256 (RFC 7616). Off by default: some phones (libre/baresip 1.0)
+    /// refuse a challenge set that contains an algorithm they do not know.
+    sha256: bool,
 }
 
 impl Registrar {
@@ -38,7 +41,14 @@ impl Registrar {
             accounts: accounts.into_iter().collect(),
             bindings: HashMap::new(),
             nonces: HashMap::new(),
+            sha256: false,
         }
+    }
+
+    /// Offer a SHA-256 challenge before the MD5 one.
+    pub fn with_sha256(mut self, on: bool) -> Self {
+        self.sha256 = on;
+        self
     }
 
     /// Current contacts of `user`.
@@ -71,17 +81,12 @@ impl Registrar {
                 self.realm
             )
         };
-        msg::response_to(
-            req,
-            401,
-            "Unauthorized",
-            Some(&msg::token(8)),
-            &[
-                ("WWW-Authenticate", www("SHA-256")),
-                ("WWW-Authenticate", www("MD5")),
-            ],
-            None,
-        )
+        let mut challenges = Vec::with_capacity(2);
+        if self.sha256 {
+            challenges.push(("WWW-Authenticate", www("SHA-256")));
+        }
+        challenges.push(("WWW-Authenticate", www("MD5")));
+        msg::response_to(req, 401, "Unauthorized", Some(&msg::token(8)), &challenges, None)
     }
 
     /// A REGISTER request: the response to send.
@@ -302,7 +307,8 @@ mod tests {
     #[test]
     fn digest_md5_and_sha256_register_expire_and_unregister() {
         let now = Instant::now();
-        let mut r = Registrar::new("boomerang".into(), vec![("agent1".into(), "secret".into())]);
+        let mut r =
+            Registrar::new("boomerang".into(), vec![("agent1".into(), "secret".into())]).with_sha256(true);
         for alg in ["MD5", "SHA-256"] {
             let ch = challenge_of(
                 &r.handle(now, &register(None, "<sip:agent1@127.0.0.1:5070>", 60), src()),
