@@ -40,8 +40,14 @@ pub enum Admission {
         since: Millis,
         limit: u32,
     },
-    /// Fewer than `capacity` bookings (not cancelled) with a desired time in `[from, to)`.
-    Capacity { from: Millis, to: Millis, capacity: u32 },
+    /// Fewer than `capacity` bookings (not cancelled) with a desired time in `[from, to)`,
+    /// not counting the record `exclude` (a reschedule's own booking).
+    Capacity {
+        from: Millis,
+        to: Millis,
+        capacity: u32,
+        exclude: Option<String>,
+    },
 }
 
 /// Why the store refused a new callback: the first admission it did not meet, with the count

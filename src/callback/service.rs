@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::Params;
-use super::admission::{admissions, refusal_error};
+use super::admission::{Admission, admissions, refusal_error};
 use super::engine::{Dialog, Engine, EngineError, QueuePosition, Session};
 use super::error::{CallbackError, CallbackResult, ErrorCode};
 use super::options::{
@@ -23,6 +23,7 @@ use super::record::CallbackRecord;
 use super::scheduler::{RECHECK_MS, TimerKind, Timers};
 use super::state::{State, reason};
 use super::validate::{Access, check_service};
+use crate::calendar::{SlotRules, UNLIMITED};
 use crate::clock::{Clock, Millis};
 use crate::config::{Config, EwtSource, ServiceConfig};
 use crate::report::Reporter;
@@ -268,8 +269,26 @@ impl Callbacks {
 
     /// Writes a changed record if nobody wrote it since it was read; re-arms its timer.
     async fn save(&self, record: &mut CallbackRecord) -> CallbackResult<bool> {
+        Ok(self.save_admitted(record, &[]).await?.unwrap_or(false))
+    }
+
+    /// [`Callbacks::save`] if every admission holds in the same transaction.
+    async fn save_admitted(
+        &self,
+        record: &mut CallbackRecord,
+        admissions: &[Admission],
+    ) -> CallbackResult<Result<bool, super::admission::Refusal>> {
         let lookups = self.lookup_entries(record);
-        if self.store.update(record, &lookups).await.map_err(store_error)? {
+        let applied = match self
+            .store
+            .update_admitted(record, &lookups, admissions)
+            .await
+            .map_err(store_error)?
+        {
+            Ok(applied) => applied,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if applied {
             record.version += 1;
             self.arm(record);
             if record.state == State::Completed {
@@ -279,10 +298,8 @@ impl Callbacks {
                     record.reason.as_deref().unwrap_or(""),
                 );
             }
-            Ok(true)
-        } else {
-            Ok(false)
         }
+        Ok(Ok(applied))
     }
 
     async fn load(&self, id: &str) -> CallbackResult<Option<CallbackRecord>> {
@@ -384,13 +401,32 @@ impl Callbacks {
         };
         let lookups = self.lookup_entries(&record);
         let admissions = admissions(&record.properties, record.customer_number.as_deref(), now);
-        if let Some(refusal) = self
-            .store
-            .insert_admitted(&record, &lookups, &admissions)
-            .await
-            .map_err(store_error)?
-        {
-            return Err(refusal_error(service_name, &refusal));
+        // Office hours and capacity apply to scheduled requests, and to immediate ones with
+        // `_enable_reject_out_of_office_hours` (spec 40 §5.5-5.6); not to other forced states.
+        let slot_rules = if state == State::Scheduled || starts_session {
+            SlotRules::for_booking(&self.config, service_name, &record.properties, starts_session)?
+        } else {
+            None
+        };
+        for attempt in 1..=MAX_CONFLICT_RETRIES {
+            let mut checks = admissions.clone();
+            if let Some(rules) = &slot_rules {
+                checks.extend(self.booking_admission(rules, desired, now, None).await?);
+            }
+            match self
+                .store
+                .insert_admitted(&record, &lookups, &checks)
+                .await
+                .map_err(store_error)?
+            {
+                None => break,
+                // Another request took the last place since the slot was read: check again,
+                // which now refuses with proposals.
+                Some(r)
+                    if matches!(r.admission, Admission::Capacity { .. })
+                        && attempt < MAX_CONFLICT_RETRIES => {}
+                Some(refusal) => return Err(refusal_error(service_name, &refusal)),
+            }
         }
         self.reporter
             .accepted(service_name, &id, state != State::Scheduled);
@@ -401,6 +437,36 @@ impl Callbacks {
             None
         };
         Ok(Created { id, dialog })
+    }
+
+    /// Checks the slot of a booking at `desired` (40050/40051 with proposals when it is closed
+    /// or full) and gives the capacity admission the write must meet. `own` is the desired
+    /// time of the record being rescheduled: its own booking does not count.
+    async fn booking_admission(
+        &self,
+        rules: &SlotRules<'_>,
+        desired: Millis,
+        now: Millis,
+        own: Option<(&str, Millis)>,
+    ) -> CallbackResult<Option<Admission>> {
+        let (from, to) = rules.booked_range(desired);
+        let mut booked = self
+            .store
+            .booked_per_slot(rules.service, from, to, rules.bucket_ms())
+            .await
+            .map_err(store_error)?;
+        if let Some((_, own_desired)) = own
+            && let Some(count) = booked.get_mut(&rules.slot_of(own_desired))
+        {
+            *count = count.saturating_sub(1);
+        }
+        let slot = rules.check(desired, now, &booked)?;
+        Ok((slot.total != UNLIMITED).then(|| Admission::Capacity {
+            from: slot.start,
+            to: slot.end,
+            capacity: slot.total,
+            exclude: own.map(|(id, _)| id.to_string()),
+        }))
     }
 
     /// With `_copy_from_id`, the source's options and user data under the request's own.
@@ -663,20 +729,36 @@ impl Callbacks {
                 self.past_window_secs(ttl),
                 self.config.callback.desired_time_max_future,
             )?;
+            let ewt = self.ewt_secs(&service.name, &record.properties)?;
+            let buffer = self.buffer_secs(&record.properties, &service.name);
+            let immediate = is_immediate(desired, now, buffer, ewt);
+            // Office hours and capacity at the new slot; the record's own booking does not count.
+            let mut checks = Vec::new();
+            if let Some(rules) =
+                SlotRules::for_booking(&self.config, &service.name, &record.properties, immediate)?
+            {
+                checks.extend(
+                    self.booking_admission(&rules, desired, now, Some((id, record.desired_time)))
+                        .await?,
+                );
+            }
             self.apply_properties(service, &mut record, params, false)?;
             let ttl = self.ttl_secs(&record);
             record.desired_time = desired;
             record.time_scheduled = now;
             record.expiration_time = desired + ttl * 1000;
-            let ewt = self.ewt_secs(&service.name, &record.properties)?;
-            let buffer = self.buffer_secs(&record.properties, &service.name);
-            if is_immediate(desired, now, buffer, ewt) {
+            if immediate {
                 record.set_state(State::Queued, now);
                 record.session_id = Some(Self::new_session_id());
             }
-            if self.save(&mut record).await? {
-                self.start_session(&mut record).await?;
-                return Ok(());
+            match self.save_admitted(&mut record, &checks).await? {
+                Ok(true) => {
+                    self.start_session(&mut record).await?;
+                    return Ok(());
+                }
+                // Lost a race (the record changed, or another booking took the last place):
+                // read and decide again.
+                Ok(false) | Err(_) => {}
             }
         }
         Err(conflict(id))

@@ -113,6 +113,15 @@ pub trait Store: Send + Sync + 'static {
         admissions: &[Admission],
     ) -> Result<Option<Refusal>, StoreError>;
 
+    /// Like [`Store::update`], if every admission holds in the same transaction; otherwise
+    /// nothing is written and the refusal says which admission failed.
+    async fn update_admitted(
+        &self,
+        record: &CallbackRecord,
+        lookups: &[LookupEntry],
+        admissions: &[Admission],
+    ) -> Result<Result<bool, Refusal>, StoreError>;
+
     /// Records matching a listing filter, by desired time (then ID), at most `limit`.
     async fn list(&self, query: &ListQuery) -> Result<Vec<CallbackRecord>, StoreError>;
 

@@ -83,6 +83,7 @@ enum WriteOp {
     Update {
         record: CallbackRecord,
         lookups: Vec<LookupEntry>,
+        admissions: Vec<Admission>,
     },
     Delete {
         id: String,
@@ -331,7 +332,20 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<Outcome, StoreError> {
             add_lookups(conn, conn.last_insert_rowid(), lookups)?;
             Ok(Outcome::Done(true))
         }
-        WriteOp::Update { record, lookups } => {
+        WriteOp::Update {
+            record,
+            lookups,
+            admissions,
+        } => {
+            for admission in admissions {
+                let count = admission_count(conn, &record.service, admission)?;
+                if !admits(admission, count) {
+                    return Ok(Outcome::Refused(Refusal {
+                        admission: admission.clone(),
+                        count,
+                    }));
+                }
+            }
             let mut stmt = conn.prepare_cached(
                 "UPDATE callbacks SET service = ?2, state = ?3, reason = ?4, customer_number = ?5, desired_time = ?6, \
                  time_scheduled = ?7, expiration_time = ?8, state_changed_at = ?9, session_id = ?10, paused_from = ?11, \
@@ -414,12 +428,13 @@ fn admission_count(conn: &Connection, service: &str, admission: &Admission) -> R
                  AND json_extract(properties, '$.\"' || ?3 || '\"') = ?4",
             )?
             .query_row(params![service, since, key, value], |r| r.get(0))?,
-        Admission::Capacity { from, to, .. } => conn
+        Admission::Capacity { from, to, exclude, .. } => conn
             .prepare_cached(
                 "SELECT COUNT(*) FROM callbacks WHERE service = ?1 AND desired_time >= ?2 AND desired_time < ?3 \
-                 AND NOT (state = 'COMPLETED' AND reason IN ('CANCELLED', 'CANCELLED_BY_ADMIN'))",
+                 AND NOT (state = 'COMPLETED' AND reason IN ('CANCELLED', 'CANCELLED_BY_ADMIN')) \
+                 AND id IS NOT ?4",
             )?
-            .query_row(params![service, from, to], |r| r.get(0))?,
+            .query_row(params![service, from, to, exclude], |r| r.get(0))?,
     };
     Ok(u32::try_from(count).unwrap_or(u32::MAX))
 }
@@ -517,15 +532,26 @@ impl Store for SqliteStore {
     }
 
     async fn update(&self, record: &CallbackRecord, lookups: &[LookupEntry]) -> Result<bool, StoreError> {
-        match self
-            .write(WriteOp::Update {
-                record: record.clone(),
-                lookups: lookups.to_vec(),
-            })
-            .await?
-        {
-            Outcome::Done(applied) => Ok(applied),
-            Outcome::Refused(_) => Ok(false),
+        match self.update_admitted(record, lookups, &[]).await? {
+            Ok(applied) => Ok(applied),
+            Err(_) => Ok(false),
+        }
+    }
+
+    async fn update_admitted(
+        &self,
+        record: &CallbackRecord,
+        lookups: &[LookupEntry],
+        admissions: &[Admission],
+    ) -> Result<Result<bool, Refusal>, StoreError> {
+        let op = WriteOp::Update {
+            record: record.clone(),
+            lookups: lookups.to_vec(),
+            admissions: admissions.to_vec(),
+        };
+        match self.write(op).await? {
+            Outcome::Done(applied) => Ok(Ok(applied)),
+            Outcome::Refused(refusal) => Ok(Err(refusal)),
         }
     }
 
