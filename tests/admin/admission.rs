@@ -284,7 +284,7 @@ fn tally(responses: &[Resp], winners: usize, check: impl Fn(&Resp)) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn c01_concurrent_service_limit_exactly_one_wins() {
     let s = TestServer::start().await;
     let responses = burst(&s, "cb-thr", "6001", 20).await;
@@ -297,7 +297,7 @@ async fn c01_concurrent_service_limit_exactly_one_wins() {
     s.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn c02_concurrent_interval_limit_exactly_one_wins() {
     let s = TestServer::start().await;
     let responses = burst(&s, "cb-thr-int", "6002", 20).await;
@@ -306,7 +306,7 @@ async fn c02_concurrent_interval_limit_exactly_one_wins() {
     s.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn c03_concurrent_strict_exactly_one_wins() {
     let s = TestServer::start().await;
     let responses = burst(&s, "cb-strict", "6003", 20).await;
@@ -315,7 +315,7 @@ async fn c03_concurrent_strict_exactly_one_wins() {
     s.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn c04_concurrent_true_exactly_two_win() {
     let s = TestServer::start().await;
     let responses = burst(&s, "cb-true", "6004", 20).await;
@@ -324,7 +324,7 @@ async fn c04_concurrent_true_exactly_two_win() {
     s.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn c05_concurrent_parameter_limit_exactly_one_wins() {
     let s = TestServer::start().await;
     let responses = burst(&s, "cb-thr-par", "6005", 20).await;
@@ -333,7 +333,7 @@ async fn c05_concurrent_parameter_limit_exactly_one_wins() {
     s.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn c06_concurrent_service_limit_across_numbers() {
     let s = TestServer::start().await;
     let bodies = (0..20)
@@ -391,5 +391,113 @@ async fn v02_parameter_limit_resets_on_the_next_utc_day() {
         .try_create("cb-thr-par", &json!({"_customer_number": "5115"}))
         .await;
     assert_parameter_limit(&r, "cb-thr-par", 1);
+    s.stop().await;
+}
+
+// ------------------------------------------------------------------------- options and order
+
+const EXTRA_TOML: &str = r#"
+[patterns.cb_errors]
+premium = '^\+1900'
+
+[service.cb-acct]
+_type = "ors"
+_service = "callback"
+_ttl = 86400
+_request_execution_time_buffer = 300
+_customer_lookup_keys = "_customer_number,usr_account"
+_throttle_request_parameters = "usr_account"
+_throttle_request_parameters_limit = 2
+
+[service.cb-two]
+_type = "ors"
+_service = "callback"
+_ttl = 86400
+_request_execution_time_buffer = 300
+_customer_lookup_keys = "_customer_number,usr_account"
+_throttle_callbacks_per_service_1 = 5
+_throttle_ttl_1 = 60
+_throttle_callbacks_per_service_2 = 2
+_throttle_ttl_2 = 7200
+
+[service.cb-full]
+_type = "ors"
+_service = "callback"
+_ttl = 86400
+_request_execution_time_buffer = 300
+_customer_lookup_keys = "_customer_number,usr_account"
+_throttle_max_queued_callbacks = 1
+_exceptions = "cb_errors"
+"#;
+
+#[tokio::test]
+async fn t30b_throttle_on_another_request_parameter() {
+    let s = TestServer::with_toml(EXTRA_TOML).await;
+    for number in ["1", "2"] {
+        s.create_immediate_with("cb-acct", number, "A1").await;
+    }
+    let r = s
+        .try_create("cb-acct", &json!({"_customer_number": "3", "usr_account": "A1"}))
+        .await;
+    let body = assert_error(
+        &r,
+        40004,
+        "Limit of queued callbacks for cb-acct is reached for parameter usr_account.",
+    );
+    assert_eq!(
+        message(&body),
+        "Limit of queued callbacks for cb-acct is reached for parameter usr_account. Reached 2 times today."
+    );
+    assert_eq!(
+        prop(&body, "parameter").and_then(Value::as_str),
+        Some("usr_account")
+    );
+    assert_eq!(prop(&body, "attempts").and_then(Value::as_u64), Some(2));
+    // Another account, or none, is not limited.
+    s.create_immediate_with("cb-acct", "3", "A2").await;
+    s.create_immediate("cb-acct", "4").await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn t29b_second_interval() {
+    let s = TestServer::with_toml(EXTRA_TOML).await;
+    s.create_immediate("cb-two", "1").await;
+    s.create_immediate("cb-two", "2").await;
+    let r = s.try_create("cb-two", &json!({"_customer_number": "3"})).await;
+    assert_interval_limit(&r, "cb-two", 7200);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn t30c_admission_runs_after_validation() {
+    // Spec 40 §5.8 [D] / §6.1 steps 5-9: parameter and number validation come first.
+    let s = TestServer::with_toml(EXTRA_TOML).await;
+    s.create_immediate("cb-full", "5115").await;
+    let r = s
+        .try_create("cb-full", &json!({"_customer_number": "5116"}))
+        .await;
+    assert_service_limit(&r, "cb-full");
+    let r = s
+        .try_create("cb-full", &json!({"_customer_number": "1900123456"}))
+        .await;
+    assert_error(
+        &r,
+        40040,
+        "Customer Number is not allowed. Check option _exceptions",
+    );
+    let r = s.try_create("cb-full", &json!({"usr_account": "A1"})).await;
+    assert_error(
+        &r,
+        40010,
+        "Cannot create service, missing mandatory callback option",
+    );
+    let r = s
+        .try_create(
+            "cb-full",
+            &json!({"_customer_number": "5117", "_desired_time": "garbage"}),
+        )
+        .await;
+    assert_error(&r, 40010, "");
     s.stop().await;
 }

@@ -83,7 +83,13 @@ async fn a01_every_admin_route_needs_credentials() {
 async fn a02_roles() {
     let s = TestServer::start().await;
     for (method, path, body, changes) in routes() {
-        for who in [ADMIN, SUPERVISOR] {
+        // Key validation is an Administrator/Developer tool (spec 50 §5.1): see a04.
+        let writers: &[(&str, &str)] = if path.ends_with("/api-keys/validate") {
+            &[ADMIN]
+        } else {
+            &[ADMIN, SUPERVISOR]
+        };
+        for &who in writers {
             let r = call(&s, &method, path, &body, Some(who)).await;
             assert!(
                 r.status == 200 || r.status == 204,
@@ -115,5 +121,20 @@ async fn a03_service_routes_need_no_credentials() {
     let id = s.create_scheduled("cb-test", "5115").await;
     s.record("cb-test", &id).await;
     assert_eq!(s.lookup("cb-test", "5115").await, vec![id]);
+    s.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "spec discrepancy: spec 50 §5.1 gives API key validation (Developer tab) to Administrator and Developer only; the server lets every authenticated user validate keys"]
+async fn a04_supervisor_may_not_validate_api_keys() {
+    let s = TestServer::start().await;
+    let r = s
+        .admin_post_as(
+            "/genesys/1/admin/api-keys/validate",
+            SUPERVISOR,
+            &json!({"key": "x"}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "Supervisor on key validation: {}", r.text());
     s.stop().await;
 }

@@ -585,6 +585,15 @@ impl TestServer {
         self.create(service, json!({"_customer_number": number})).await
     }
 
+    /// An immediate callback with `usr_account`.
+    pub async fn create_immediate_with(&self, service: &str, number: &str, account: &str) -> String {
+        self.create(
+            service,
+            json!({"_customer_number": number, "usr_account": account}),
+        )
+        .await
+    }
+
     /// A callback created with a forced `_callback_state` at T+2d (no session).
     pub async fn create_forced(&self, service: &str, number: &str, state: &str) -> String {
         self.create(

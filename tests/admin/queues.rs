@@ -224,3 +224,48 @@ async fn t122_bad_parameters() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn x116_returned_keys_and_filter_keys() {
+    // GMS-level returned-keys add item keys; a query parameter listed in filter-keys filters
+    // by equality; other unknown parameters are ignored (spec 40 §6.9 [D]).
+    let toml = r#"
+[callback]
+returned-keys = "usr_account"
+filter-keys = "usr_account"
+
+[[user]]
+name = "admin"
+password = "secret"
+roles = ["Administrator"]
+
+[service.cb-test]
+_type = "ors"
+_service = "callback"
+_ttl = 86400
+_customer_lookup_keys = "_customer_number,usr_account"
+"#;
+    let s = TestServer::with_toml(toml).await;
+    let a1 = s
+        .create(
+            "cb-test",
+            serde_json::json!({"_customer_number": "1", "usr_account": "A1"}),
+        )
+        .await;
+    s.create(
+        "cb-test",
+        serde_json::json!({"_customer_number": "2", "usr_account": "A2"}),
+    )
+    .await;
+    let body = s
+        .admin_get(&format!("{R10}?usr_account=A1&whatever=1"))
+        .await
+        .ok_object();
+    let list = items(&body, "cb-test");
+    assert_eq!(ids_of(&Value::Array(list.clone())), vec![a1]);
+    let item = list[0].as_object().expect("item");
+    assert_eq!(str_field(item, "usr_account"), "A1");
+    let body = s.admin_get(&format!("{R10}?whatever=1")).await.ok_object();
+    assert_eq!(items(&body, "cb-test").len(), 2);
+    s.stop().await;
+}

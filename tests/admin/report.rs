@@ -193,3 +193,29 @@ async fn x132_form_body_and_bad_columns() {
     assert_error(&r, 40010, "");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn x133_cancelled_by_admin() {
+    let s = TestServer::start().await;
+    let id = s
+        .create(
+            "cb-other",
+            json!({"_customer_number": "5115", "_desired_time": iso(t_plus_days(1)),
+                   "_callback_state": "COMPLETED", "_callback_reason": "CANCELLED_BY_ADMIN"}),
+        )
+        .await;
+    let r = s
+        .admin_post(
+            R13,
+            &json!({"callback_reason": "CANCELLED_BY_ADMIN", "exported_properties": ["_id,_service_name"]}),
+        )
+        .await;
+    assert_eq!(
+        assert_csv(&r),
+        vec!["_id,_service_name".to_string(), format!("{id},cb-other")]
+    );
+    // Not reported under CANCELLED.
+    let r = s.admin_post(R13, &json!({"callback_reason": "CANCELLED"})).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    s.stop().await;
+}
