@@ -501,3 +501,26 @@ async fn t30c_admission_runs_after_validation() {
     assert_error(&r, 40010, "");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn t25c_in_queue_check_uses_the_normalised_number() {
+    // Spec 40 §5.8 [D]: the same normalised `_customer_number`; with
+    // `_fix_plus_on_int_phone_numbers`, 33612345678 and +33612345678 are one number.
+    let toml = r#"
+[service.cb-plus]
+_type = "ors"
+_service = "callback"
+_ttl = 86400
+_request_execution_time_buffer = 300
+_customer_lookup_keys = "_customer_number"
+_enable_in_queue_checking = "strict"
+_fix_plus_on_int_phone_numbers = true
+"#;
+    let s = TestServer::with_toml(toml).await;
+    s.create_immediate("cb-plus", "33612345678").await;
+    for same in ["+33612345678", " 33612345678 "] {
+        let r = s.try_create("cb-plus", &json!({"_customer_number": same})).await;
+        assert_already_booked(&r, 1);
+    }
+    s.stop().await;
+}

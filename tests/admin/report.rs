@@ -19,6 +19,7 @@ fn assert_csv(r: &Resp) -> Vec<String> {
         r.header("content-disposition").as_deref(),
         Some("attachment; filename=\"report.csv\"")
     );
+    assert_cache_control(r);
     let text = r.text();
     assert!(text.ends_with('\n'), "lines end with \\n: {text:?}");
     assert!(!text.contains('\r'), "no CR: {text:?}");
@@ -73,6 +74,7 @@ async fn t132_nothing_selected() {
         .await;
     assert_eq!(r.status, 204, "{}", r.text());
     assert!(r.body.is_empty(), "204 has no body: {:?}", r.text());
+    assert_cache_control(&r);
     s.stop().await;
 }
 

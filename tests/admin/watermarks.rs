@@ -127,3 +127,39 @@ async fn t126_stale_live_records_are_not_counted() {
     assert_eq!(total, 1);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn v126b_staleness_is_measured_from_the_last_state_change() {
+    let clock = ManualClock::new(T0);
+    let s = TestServer::with_clock(clock.clone()).await;
+    let id = s
+        .create(
+            "cb-test",
+            json!({"_customer_number": "1", "_desired_time": iso(T0 + 2 * DAY_MS), "_callback_state": "QUEUED"}),
+        )
+        .await;
+    clock.advance(3 * HOUR_MS + 30 * MINUTE_MS);
+    let r = s
+        .put_json(
+            &format!("/genesys/1/service/callback/cb-test/{id}"),
+            &json!({"_callback_state": "PROCESSING"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    clock.advance(HOUR_MS);
+    // Created 4.5 h ago, but its state changed 1 h ago: counted.
+    let (total, _) = counts(
+        &s.admin_get(&format!("{R11}?service_name=cb-test"))
+            .await
+            .ok_object(),
+    );
+    assert_eq!(total, 1);
+    clock.advance(2 * HOUR_MS + MINUTE_MS);
+    let (total, _) = counts(
+        &s.admin_get(&format!("{R11}?service_name=cb-test"))
+            .await
+            .ok_object(),
+    );
+    assert_eq!(total, 0, "state unchanged for over 3 h");
+    s.stop().await;
+}
