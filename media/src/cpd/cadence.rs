@@ -104,6 +104,11 @@ impl Cadence {
         }
     }
 
+    /// Forget the segments heard so far (speech came between them).
+    pub fn interrupt(&mut self) {
+        self.nsegs = 0;
+    }
+
     /// Whether the tone is (debounced) on now.
     pub fn is_on(&self) -> bool {
         self.on

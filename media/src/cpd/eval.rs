@@ -20,7 +20,7 @@ pub struct Label {
     pub sit_code: Option<String>,
 }
 
-/// Parse `labels.csv` (a header line starting with `file` is skipped; blank lines and `#`
+/// Parse `labels.csv` (an optional fourth column, or `sit:CODE`, gives the expected SIT code; a header line starting with `file` is skipped; blank lines and `#`
 /// comments too). Bad lines are reported, not fatal.
 pub fn parse_labels(text: &str) -> (Vec<Label>, Vec<String>) {
     let mut out = Vec::new();
@@ -36,6 +36,7 @@ pub fn parse_labels(text: &str) -> (Vec<Label>, Vec<String>) {
             continue;
         };
         let beep = it.next().unwrap_or("");
+        let code_col = it.next().filter(|c| !c.is_empty()).map(str::to_ascii_uppercase);
         let beep_at_ms = if beep.is_empty() {
             None
         } else {
@@ -49,7 +50,7 @@ pub fn parse_labels(text: &str) -> (Vec<Label>, Vec<String>) {
         };
         let (label, sit_code) = match label.split_once(':') {
             Some((l, c)) => (l.to_string(), Some(c.to_ascii_uppercase())),
-            None => (label.to_string(), None),
+            None => (label.to_string(), code_col),
         };
         if expected_class(&label).is_none() {
             bad.push(format!("line {}: unknown label {label:?}", n + 1));

@@ -34,6 +34,8 @@ use tones::{BLOCK, Bank, Features, SUBS};
 
 /// Milliseconds per block.
 const BLOCK_MS: u32 = 20;
+/// Blocks per noise-floor bucket (0.8 s).
+const FLOOR_BUCKET: u32 = 40;
 /// Timeline slots kept (100 ms each): 60 s.
 pub const TIMELINE_SLOTS: usize = 600;
 /// Tone segments kept in the evidence.
@@ -179,7 +181,7 @@ impl Default for CpdParams {
             beep_min_ms: 80,
             beep_wait_ms: 30_000,
             greeting_end_silence_ms: 1500,
-            voice_margin_db: 8.0,
+            voice_margin_db: 6.0,
             min_voice_db: -50.0,
             min_tone_db: -45.0,
             fax_min_ms: 300,
@@ -440,7 +442,9 @@ pub struct Cpd {
     prev: Features,
     // voice
     floor_db: f32,
-    floor_init: bool,
+    floor_cur: f32,
+    floor_prev: f32,
+    floor_n: u32,
     voice_run: u32,
     silence_run: u32,
     quiet_run: u32,
@@ -484,7 +488,9 @@ impl Cpd {
                 ..Features::default()
             },
             floor_db: -100.0,
-            floor_init: false,
+            floor_cur: f32::MAX,
+            floor_prev: f32::MAX,
+            floor_n: 0,
             voice_run: 0,
             silence_run: 0,
             quiet_run: 0,
@@ -679,7 +685,7 @@ impl Cpd {
         let cng = loud && f.rel[tones::BIN_CNG] >= 0.6;
         let ced = loud && f.rel[tones::BIN_CED] >= 0.6;
         let v21 = loud && f.rel[tones::BIN_V21_MARK] + f.rel[tones::BIN_V21_SPACE] >= 0.5;
-        let pure = !(self.decision.is_none() && (sit_on || cng || ced || v21))
+        let pure = !(self.decision.is_none() && (sit_on || cng || ced || v21 || cp_on))
             && f.db >= p.min_tone_db + 3.0
             && f.tone_purity >= 0.7
             && f.flatness <= 4.0
@@ -689,15 +695,18 @@ impl Cpd {
         let tonal = cp_on || sit_on || cng || ced || v21 || pure || toneish;
         // --- voice and noise floor
         let voice = !lost && !tonal && f.db >= p.min_voice_db && f.db >= self.floor_db + p.voice_margin_db;
-        if !lost {
-            if !self.floor_init {
-                self.floor_db = f.db;
-                self.floor_init = true;
-            } else if f.db < self.floor_db {
-                self.floor_db = 0.5 * (self.floor_db + f.db);
-            } else {
-                self.floor_db += 0.05;
+        // Digital silence (a lost packet played out as zeros, a muted line) says nothing about
+        // the line noise: it neither lowers the floor nor counts.
+        // Minimum statistics over two buckets of FLOOR_BUCKET blocks (0.8..1.6 s of history).
+        if !lost && f.db > -95.0 {
+            self.floor_cur = self.floor_cur.min(f.db);
+            self.floor_n += 1;
+            if self.floor_n >= FLOOR_BUCKET {
+                self.floor_prev = self.floor_cur;
+                self.floor_cur = f32::MAX;
+                self.floor_n = 0;
             }
+            self.floor_db = self.floor_prev.min(self.floor_cur);
         }
         // --- evidence: timeline and tone segments
         let tone_now = if cng {
@@ -767,6 +776,10 @@ impl Cpd {
         self.cng_run = if cng { self.cng_run + 1 } else { 0 };
         self.ced_run = if ced { self.ced_run + 1 } else { 0 };
         self.v21_run = if v21 { self.v21_run + 1 } else { 0 };
+        if voice && self.word_len * BLOCK_MS >= p.min_word_ms {
+            // a word between tones: whatever cadence was building is not a call-progress tone
+            self.cadence.interrupt();
+        }
         let plan = self.cadence.push(cp_on, f.db, p.cadence_tolerance_pct, p.plans);
         let sit = self.sit_block(sit_on, sit_k);
         self.beep_block(&f, pure, t0);

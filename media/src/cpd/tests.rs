@@ -107,7 +107,7 @@ fn long_greeting_is_machine_then_beep_with_onset() {
     let (c, evs) = run(&sig);
     let d = decided(&c);
     assert_eq!(d.class, Class::Machine);
-    assert!(d.at_ms <= 300 + 1800 + 100, "{d:?}");
+    assert!(d.at_ms <= 300 + 1800 + 300, "{d:?}");
     let b = c.beep().expect("beep");
     let onset = 300 + 4000 + 300;
     assert!(b.onset_ms.abs_diff(onset) <= 10, "{b:?}");
