@@ -85,6 +85,7 @@ module\t\t\tg711.so\nmodule\t\t\tausine.so\nmodule_app\t\taccount.so\nmodule_app
             caller: "callback".into(),
             p_asserted_identity: None,
             ring_timeout: Duration::from_secs(20),
+            auth: None,
         })
         .await
         .expect("dial agent");

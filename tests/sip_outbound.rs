@@ -144,6 +144,7 @@ fn dial_to(sipp: &Sipp, ring: Duration) -> Dial {
         caller: "8999".into(),
         p_asserted_identity: Some("<sip:8999@127.0.0.1>".into()),
         ring_timeout: ring,
+        auth: None,
     }
 }
 

@@ -66,6 +66,23 @@ pub struct Dial {
     pub caller: String,
     pub p_asserted_identity: Option<String>,
     pub ring_timeout: Duration,
+    /// Digest credentials for 401/407 (user, password).
+    pub auth: Option<(String, String)>,
+}
+
+impl Dial {
+    /// A call to `number` through `trunk` (prefix, caller id, PAI, credentials, ring timeout).
+    pub fn via_trunk(trunk: &crate::sip::config::Trunk, number: &str) -> Dial {
+        Dial {
+            number: trunk.dial_string(number),
+            dest: trunk.next_hop(),
+            domain: trunk.domain.clone(),
+            caller: trunk.caller_id.clone(),
+            p_asserted_identity: trunk.p_asserted_identity.clone(),
+            ring_timeout: trunk.ring_timeout,
+            auth: trunk.username.clone().zip(trunk.password.clone()),
+        }
+    }
 }
 
 /// Media counters and received audio of a leg.
@@ -109,6 +126,7 @@ enum Command {
     Bridge(LegId, LegId, oneshot::Sender<Result<(), DriverError>>),
     Counters(oneshot::Sender<(Counters, usize, usize)>),
     Contacts(String, oneshot::Sender<Vec<String>>),
+    Options(SocketAddr, oneshot::Sender<Option<u16>>),
 }
 
 enum MediaCmd {
@@ -200,6 +218,82 @@ impl Telephony {
         rx.await.map_err(|_| DriverError::Stopped)
     }
 
+    /// Sends an OPTIONS (keepalive) to `dest`: the final response code, `None` on timeout.
+    pub async fn options(&self, dest: SocketAddr) -> Result<Option<u16>, DriverError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Options(dest, tx))
+            .await
+            .map_err(|_| DriverError::Stopped)?;
+        rx.await.map_err(|_| DriverError::Stopped)
+    }
+
+    /// Dials `number` through trunk `first`; on 503 or a timeout the call is placed again
+    /// through the trunk's `failover` trunk (each trunk at most once). Every attempt starts with
+    /// a `dialing` event carrying its leg id; the stream ends after the last attempt's hangup.
+    pub async fn dial_with_failover(
+        &self,
+        cfg: &crate::sip::config::TelephonyConfig,
+        first: &str,
+        number: &str,
+    ) -> Result<mpsc::UnboundedReceiver<LegEvent>, DriverError> {
+        let mut trunk = cfg.trunk(first).cloned().ok_or(DriverError::NoLeg)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (leg, mut events) = self.dial(Dial::via_trunk(&trunk, number)).await?;
+        let _ = tx.send(LegEvent::Dialing {
+            leg: leg.0,
+            trunk: trunk.name.clone(),
+        });
+        let this = self.clone();
+        let cfg = cfg.clone();
+        let number = number.to_string();
+        tokio::spawn(async move {
+            let mut tried = vec![trunk.name.clone()];
+            loop {
+                let Some(ev) = events.recv().await else { return };
+                let failover = matches!(
+                    &ev,
+                    LegEvent::Hangup {
+                        cause: Cause::Failover,
+                        ..
+                    } | LegEvent::Hangup {
+                        cause: Cause::NoAnswer,
+                        code: Some(408),
+                        ..
+                    }
+                );
+                let is_hangup = matches!(ev, LegEvent::Hangup { .. });
+                let _ = tx.send(ev);
+                if !is_hangup {
+                    continue;
+                }
+                let next = trunk
+                    .failover
+                    .as_ref()
+                    .and_then(|n| cfg.trunk(n))
+                    .filter(|t| !tried.contains(&t.name));
+                match next {
+                    Some(n) if failover => {
+                        trunk = n.clone();
+                        tried.push(trunk.name.clone());
+                        match this.dial(Dial::via_trunk(&trunk, &number)).await {
+                            Ok((leg, ev)) => {
+                                let _ = tx.send(LegEvent::Dialing {
+                                    leg: leg.0,
+                                    trunk: trunk.name.clone(),
+                                });
+                                events = ev;
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                    _ => return,
+                }
+            }
+        });
+        Ok(rx)
+    }
+
     /// Registered contact URIs of an agent account.
     pub async fn contacts(&self, user: &str) -> Result<Vec<String>, DriverError> {
         let (tx, rx) = oneshot::channel();
@@ -276,6 +370,8 @@ async fn run(cfg: DriverConfig, sock: UdpSocket, local: SocketAddr, mut rx: mpsc
     let mut registrar = Registrar::new(cfg.realm.clone(), cfg.accounts.clone());
     let mut buf = vec![0u8; 65_536];
     let origin = Instant::now();
+    let mut pending_options: HashMap<crate::sip::endpoint::ClientId, oneshot::Sender<Option<u16>>> =
+        HashMap::new();
     loop {
         let now = Instant::now();
         let deadline = [
@@ -335,6 +431,13 @@ async fn run(cfg: DriverConfig, sock: UdpSocket, local: SocketAddr, mut rx: mpsc
                     Command::Counters(reply) => {
                         let _ = reply.send((ep.counters(), legs.len(), ports.used.len()));
                     }
+                    Command::Options(dest, reply) => {
+                        let bytes = options_request(local, dest);
+                        match ep.send_request(now, dest, bytes) {
+                            Ok(id) => { pending_options.insert(id, reply); }
+                            Err(_) => { let _ = reply.send(None); }
+                        }
+                    }
                     Command::Contacts(user, reply) => {
                         let _ = reply.send(registrar.contacts(&user, now));
                     }
@@ -358,6 +461,18 @@ async fn run(cfg: DriverConfig, sock: UdpSocket, local: SocketAddr, mut rx: mpsc
         let now = Instant::now();
         while let Some(ev) = ep.poll_event() {
             match ev {
+                EndpointEvent::Response { tx, msg } if pending_options.contains_key(&tx) => {
+                    if let Some(code) = msg.code().filter(|c| *c >= 200)
+                        && let Some(reply) = pending_options.remove(&tx)
+                    {
+                        let _ = reply.send(Some(code));
+                    }
+                }
+                EndpointEvent::Timeout { tx } if pending_options.contains_key(&tx) => {
+                    if let Some(reply) = pending_options.remove(&tx) {
+                        let _ = reply.send(None);
+                    }
+                }
                 EndpointEvent::Response { tx, msg } => {
                     if let Some(s) = by_call_id.get(&msg.call_id).and_then(|id| legs.get_mut(id)) {
                         s.leg.on_response(now, &mut ep, tx, &msg);
@@ -460,6 +575,20 @@ async fn run(cfg: DriverConfig, sock: UdpSocket, local: SocketAddr, mut rx: mpsc
     }
 }
 
+fn options_request(local: SocketAddr, dest: SocketAddr) -> Vec<u8> {
+    msg::RequestBuilder::new(&Method::Options, &format!("sip:{dest}"))
+        .header(
+            "Via",
+            format!("SIP/2.0/UDP {local};branch={};rport", msg::new_branch()),
+        )
+        .header("Max-Forwards", 70)
+        .header("From", format!("<sip:boomerang@{local}>;tag={}", msg::token(10)))
+        .header("To", format!("<sip:{dest}>"))
+        .header("Call-ID", format!("{}@boomerang", msg::token(20)))
+        .header("CSeq", "1 OPTIONS")
+        .finish()
+}
+
 #[allow(clippy::too_many_arguments)]
 fn dial(
     now: Instant,
@@ -482,6 +611,7 @@ fn dial(
         p_asserted_identity: d.p_asserted_identity,
         ring_timeout: d.ring_timeout,
         rtp: rtp_addr,
+        auth: d.auth,
     };
     let leg = match OutboundLeg::dial(now, ep, local, &spec) {
         Ok(l) => l,

@@ -56,6 +56,11 @@ pub fn dial_result(code: u16, ring_timeout: bool) -> Cause {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum LegEvent {
+    /// A dial attempt started (first event; another follows on trunk failover).
+    Dialing {
+        leg: u64,
+        trunk: String,
+    },
     Trying,
     Ringing {
         code: u16,
@@ -104,6 +109,8 @@ pub struct DialSpec {
     pub ring_timeout: Duration,
     /// Our RTP address offered in the SDP.
     pub rtp: SocketAddr,
+    /// Digest credentials for a 401/407 challenge (user, password).
+    pub auth: Option<(String, String)>,
 }
 
 /// The signalling of one outbound leg.
@@ -133,6 +140,9 @@ pub struct OutboundLeg {
     remote_media: Option<RemoteMedia>,
     held: bool,
     forced_cause: Option<Cause>,
+    pai: Option<String>,
+    auth: Option<(String, String)>,
+    auth_tried: bool,
     events: VecDeque<LegEvent>,
 }
 
@@ -175,22 +185,66 @@ impl OutboundLeg {
             remote_media: None,
             held: false,
             forced_cause: None,
+            pai: spec.p_asserted_identity.clone(),
+            auth: spec.auth.clone(),
+            auth_tried: false,
             events: VecDeque::new(),
         };
-        let mut b = leg.base(
-            &Method::Invite,
-            &leg.request_uri.clone(),
-            leg.cseq,
-            &msg::new_branch(),
-        );
-        if let Some(pai) = &spec.p_asserted_identity {
+        leg.send_invite(now, ep, None)?;
+        Ok(leg)
+    }
+
+    fn send_invite(
+        &mut self,
+        now: Instant,
+        ep: &mut Endpoint,
+        authorization: Option<(&str, String)>,
+    ) -> Result<(), msg::ParseError> {
+        let uri = self.request_uri.clone();
+        let mut b = self.base(&Method::Invite, &uri, self.cseq, &msg::new_branch());
+        if let Some(pai) = &self.pai {
             b = b.header("P-Asserted-Identity", pai);
         }
-        let body = leg.local_media.to_bytes();
+        if let Some((name, value)) = authorization {
+            b = b.header(name, value);
+        }
+        let body = self.local_media.to_bytes();
         let bytes = b.body(Some("application/sdp"), &body);
-        leg.invite = Some(msg::parse(&bytes)?);
-        leg.invite_tx = Some(ep.send_request(now, spec.dest, bytes)?);
-        Ok(leg)
+        self.invite = Some(msg::parse(&bytes)?);
+        self.invite_tx = Some(ep.send_request(now, self.dest, bytes)?);
+        Ok(())
+    }
+
+    /// Answers a 401/407 to our INVITE once, with the trunk's credentials (RFC 3261 §22.2).
+    fn retry_with_auth(&mut self, now: Instant, ep: &mut Endpoint, m: &Msg) -> bool {
+        let Some((user, pass)) = self.auth.clone() else {
+            return false;
+        };
+        if self.auth_tried || self.cancel_wanted {
+            return false;
+        }
+        let (challenge_name, answer_name) = match m.code() {
+            Some(401) => ("www-authenticate", "Authorization"),
+            Some(407) => ("proxy-authenticate", "Proxy-Authorization"),
+            _ => return false,
+        };
+        let uri = self.request_uri.clone();
+        let Some(value) = m
+            .headers
+            .iter()
+            .filter(|(n, _)| n == challenge_name)
+            .find_map(|(_, v)| {
+                crate::call::registrar::answer_challenge(v, &Method::Invite, &uri, &user, &pass)
+            })
+        else {
+            return false;
+        };
+        self.auth_tried = true;
+        self.cseq += 1;
+        self.got_provisional = false;
+        self.state = LegState::Calling;
+        self.remote_tag = None;
+        self.send_invite(now, ep, Some((answer_name, value))).is_ok()
     }
 
     fn base(&self, method: &Method, uri: &str, cseq: u32, branch: &str) -> RequestBuilder {
@@ -396,6 +450,9 @@ impl OutboundLeg {
         if self.state == LegState::Confirmed {
             return;
         }
+        if matches!(code, 401 | 407) && self.retry_with_auth(now, ep, m) {
+            return;
+        }
         let cause = dial_result(code, self.ring_timed_out);
         self.end(cause, Some(code), m.reason());
     }
@@ -599,6 +656,7 @@ mod tests {
             p_asserted_identity: None,
             ring_timeout: Duration::from_secs(10),
             rtp: "127.0.0.1:20000".parse().expect("addr"),
+            auth: None,
         }
     }
 
@@ -699,7 +757,7 @@ mod tests {
         // The peer's BYE.
         let bye = RequestBuilder::new(&Method::Bye, "sip:boomerang@127.0.0.1:5060")
             .header("Via", "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKbye1")
-            .header("From", format!("<sip:0600@127.0.0.1>;tag=r1"))
+            .header("From", "<sip:0600@127.0.0.1>;tag=r1")
             .header(
                 "To",
                 format!("{};tag={}", "<sip:8999@127.0.0.1>", p.leg.local_tag()),

@@ -1,0 +1,321 @@
+//! Telephony configuration: trunks, agent accounts and media settings, parsed from the server's
+//! TOML (`[telephony]`, `[[trunks]]`, `[[agents]]`). Errors are values naming the field.
+//!
+//! ```toml
+//! [telephony]
+//! rtp_ports = "20000-29999"   # even ports are used
+//! no_rtp_timeout_s = 60
+//! realm = "boomerang"         # registrar realm for agents
+//!
+//! [[trunks]]
+//! name = "main"
+//! address = "127.0.0.1:5062"  # where INVITEs go (or the outbound proxy)
+//! outbound_proxy = "127.0.0.1:5070"   # optional
+//! domain = "trunk.example"    # Request-URI host; default: address
+//! transport = "udp"           # only udp for now
+//! caller_id = "8999"          # From user part
+//! p_asserted_identity = "<sip:+33123456789@trunk.example>"
+//! prefix = "0"                # _prefix_dial_out
+//! username = "acct"           # digest credentials (401/407)
+//! password = "secret"
+//! options_interval_s = 30     # OPTIONS keepalive, 0 = off
+//! failover = "backup"         # trunk tried next on 503 or timeout
+//! ring_timeout_s = 30         # _ixn_createcall_timeout
+//!
+//! [[agents]]
+//! user = "agent1"             # registers with digest
+//! password = "secret"
+//! [[agents]]
+//! user = "agent2"
+//! uri = "sip:agent2@127.0.0.1:5080"   # static agent, no registration
+//! ```
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A configuration error: which field and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ConfigError {
+    pub field: String,
+    pub message: String,
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// One SIP trunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trunk {
+    pub name: String,
+    pub address: SocketAddr,
+    pub outbound_proxy: Option<SocketAddr>,
+    pub domain: String,
+    pub caller_id: String,
+    pub p_asserted_identity: Option<String>,
+    pub prefix: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub options_interval: Option<Duration>,
+    pub failover: Option<String>,
+    pub ring_timeout: Duration,
+}
+
+impl Trunk {
+    /// Where requests are sent: the outbound proxy if any, else the trunk address.
+    pub fn next_hop(&self) -> SocketAddr {
+        self.outbound_proxy.unwrap_or(self.address)
+    }
+
+    /// The dialled user part: prefix + number with visual separators removed.
+    pub fn dial_string(&self, number: &str) -> String {
+        let digits: String = number
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+            .collect();
+        format!("{}{}", self.prefix, digits)
+    }
+}
+
+/// An agent: a registering account or a static URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub user: String,
+    pub password: Option<String>,
+    pub uri: Option<String>,
+}
+
+/// Everything the telephony layer reads from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelephonyConfig {
+    pub rtp_ports: Option<(u16, u16)>,
+    pub no_rtp_timeout: Duration,
+    pub realm: String,
+    pub trunks: Vec<Trunk>,
+    pub agents: Vec<Agent>,
+}
+
+impl Default for TelephonyConfig {
+    fn default() -> Self {
+        TelephonyConfig {
+            rtp_ports: None,
+            no_rtp_timeout: Duration::from_secs(60),
+            realm: "boomerang".into(),
+            trunks: Vec::new(),
+            agents: Vec::new(),
+        }
+    }
+}
+
+impl TelephonyConfig {
+    pub fn trunk(&self, name: &str) -> Option<&Trunk> {
+        self.trunks.iter().find(|t| t.name == name)
+    }
+
+    /// Accounts for the registrar.
+    pub fn accounts(&self) -> Vec<(String, String)> {
+        self.agents
+            .iter()
+            .filter_map(|a| Some((a.user.clone(), a.password.clone()?)))
+            .collect()
+    }
+}
+
+fn str_field(t: &toml::Table, field: &str, path: &str) -> Result<Option<String>, ConfigError> {
+    match t.get(field) {
+        None => Ok(None),
+        Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(err(format!("{path}.{field}"), "must be a string")),
+    }
+}
+
+fn int_field(t: &toml::Table, field: &str, path: &str) -> Result<Option<u64>, ConfigError> {
+    match t.get(field) {
+        None => Ok(None),
+        Some(toml::Value::Integer(i)) if *i >= 0 => Ok(Some(*i as u64)),
+        Some(_) => Err(err(format!("{path}.{field}"), "must be a non-negative integer")),
+    }
+}
+
+fn addr_field(t: &toml::Table, field: &str, path: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    match str_field(t, field, path)? {
+        None => Ok(None),
+        Some(s) => s.parse::<SocketAddr>().map(Some).map_err(|_| {
+            err(
+                format!("{path}.{field}"),
+                format!("'{s}' is not an IP:port address"),
+            )
+        }),
+    }
+}
+
+fn tables<'a>(root: &'a toml::Table, key: &str) -> Result<Vec<&'a toml::Table>, ConfigError> {
+    match root.get(key) {
+        None => Ok(Vec::new()),
+        Some(toml::Value::Array(a)) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_table()
+                    .ok_or_else(|| err(format!("{key}[{i}]"), "must be a table"))
+            })
+            .collect(),
+        Some(_) => Err(err(key, "must be an array of tables ([[{key}]])")),
+    }
+}
+
+/// Parses the telephony sections of the whole configuration table.
+pub fn parse(root: &toml::Table) -> Result<TelephonyConfig, ConfigError> {
+    let mut cfg = TelephonyConfig::default();
+    if let Some(v) = root.get("telephony") {
+        let t = v.as_table().ok_or_else(|| err("telephony", "must be a table"))?;
+        if let Some(r) = str_field(t, "rtp_ports", "telephony")? {
+            let (lo, hi) = r
+                .split_once('-')
+                .ok_or_else(|| err("telephony.rtp_ports", "expected LOW-HIGH"))?;
+            let lo: u16 = lo
+                .trim()
+                .parse()
+                .map_err(|_| err("telephony.rtp_ports", "bad low port"))?;
+            let hi: u16 = hi
+                .trim()
+                .parse()
+                .map_err(|_| err("telephony.rtp_ports", "bad high port"))?;
+            if lo < 1024 || hi <= lo {
+                return Err(err("telephony.rtp_ports", "need 1024 <= LOW < HIGH"));
+            }
+            cfg.rtp_ports = Some((lo, hi));
+        }
+        if let Some(s) = int_field(t, "no_rtp_timeout_s", "telephony")? {
+            cfg.no_rtp_timeout = Duration::from_secs(s.max(1));
+        }
+        if let Some(r) = str_field(t, "realm", "telephony")? {
+            cfg.realm = r;
+        }
+    }
+    for (i, t) in tables(root, "trunks")?.into_iter().enumerate() {
+        let path = format!("trunks[{i}]");
+        let name = str_field(t, "name", &path)?.ok_or_else(|| err(format!("{path}.name"), "required"))?;
+        let address =
+            addr_field(t, "address", &path)?.ok_or_else(|| err(format!("{path}.address"), "required"))?;
+        if let Some(tr) = str_field(t, "transport", &path)?
+            && !tr.eq_ignore_ascii_case("udp")
+        {
+            return Err(err(format!("{path}.transport"), "only udp is supported"));
+        }
+        let username = str_field(t, "username", &path)?;
+        let password = str_field(t, "password", &path)?;
+        if username.is_some() != password.is_some() {
+            return Err(err(
+                format!("{path}.password"),
+                "username and password go together",
+            ));
+        }
+        cfg.trunks.push(Trunk {
+            domain: str_field(t, "domain", &path)?.unwrap_or_else(|| address.to_string()),
+            name,
+            address,
+            outbound_proxy: addr_field(t, "outbound_proxy", &path)?,
+            caller_id: str_field(t, "caller_id", &path)?.unwrap_or_else(|| "boomerang".into()),
+            p_asserted_identity: str_field(t, "p_asserted_identity", &path)?,
+            prefix: str_field(t, "prefix", &path)?.unwrap_or_default(),
+            username,
+            password,
+            options_interval: int_field(t, "options_interval_s", &path)?
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs),
+            failover: str_field(t, "failover", &path)?,
+            ring_timeout: Duration::from_secs(int_field(t, "ring_timeout_s", &path)?.unwrap_or(30).max(1)),
+        });
+    }
+    for t in &cfg.trunks {
+        if let Some(f) = &t.failover
+            && cfg.trunk(f).is_none()
+        {
+            return Err(err(
+                format!("trunks.{}.failover", t.name),
+                format!("no trunk named '{f}'"),
+            ));
+        }
+    }
+    for (i, t) in tables(root, "agents")?.into_iter().enumerate() {
+        let path = format!("agents[{i}]");
+        let user = str_field(t, "user", &path)?.ok_or_else(|| err(format!("{path}.user"), "required"))?;
+        let password = str_field(t, "password", &path)?;
+        let uri = str_field(t, "uri", &path)?;
+        if password.is_none() && uri.is_none() {
+            return Err(err(
+                path.clone(),
+                "an agent needs a password (registers) or a uri (static)",
+            ));
+        }
+        cfg.agents.push(Agent { user, password, uri });
+    }
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_trunks_agents_and_media() {
+        let root: toml::Table = toml::from_str(
+            r#"
+[telephony]
+rtp_ports = "20000-20999"
+no_rtp_timeout_s = 30
+[[trunks]]
+name = "main"
+address = "127.0.0.1:5062"
+prefix = "0"
+username = "u"
+password = "p"
+failover = "backup"
+ring_timeout_s = 20
+[[trunks]]
+name = "backup"
+address = "127.0.0.1:5064"
+[[agents]]
+user = "agent1"
+password = "s"
+[[agents]]
+user = "agent2"
+uri = "sip:agent2@127.0.0.1:5080"
+"#,
+        )
+        .expect("toml");
+        let c = parse(&root).expect("valid");
+        assert_eq!(c.rtp_ports, Some((20000, 20999)));
+        assert_eq!(c.trunks.len(), 2);
+        let main = c.trunk("main").expect("main");
+        assert_eq!(main.dial_string("06 12-34"), "0061234");
+        assert_eq!(main.ring_timeout, Duration::from_secs(20));
+        assert_eq!(main.domain, "127.0.0.1:5062");
+        assert_eq!(c.accounts(), vec![("agent1".to_string(), "s".to_string())]);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let bad = |s: &str| {
+            parse(&toml::from_str::<toml::Table>(s).expect("toml"))
+                .expect_err("invalid")
+                .field
+        };
+        assert_eq!(bad("[[trunks]]\nname = \"a\"\n"), "trunks[0].address");
+        assert_eq!(
+            bad("[[trunks]]\nname = \"a\"\naddress = \"x\"\n"),
+            "trunks[0].address"
+        );
+        assert_eq!(
+            bad("[[trunks]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\nfailover = \"b\"\n"),
+            "trunks.a.failover"
+        );
+        assert_eq!(bad("[telephony]\nrtp_ports = \"9-5\"\n"), "telephony.rtp_ports");
+        assert_eq!(bad("[[agents]]\nuser = \"a\"\n"), "agents[0]");
+    }
+}
