@@ -48,6 +48,16 @@ async fn t24_exception_group_and_impossible_number() {
 #[tokio::test]
 async fn t24b_exception_patterns_match_with_a_leading_plus() {
     let s = TestServer::start().await;
+    // The error names the matched entry (spec 20 §5.4).
+    let r = s
+        .try_create("cb-exc", &json!({"_customer_number": "19005550000"}))
+        .await;
+    let body = assert_error(&r, 40040, MSG_EXCEPTIONS);
+    assert_eq!(
+        prop(&body, "pattern").and_then(Value::as_str),
+        Some("premium"),
+        "{body:?}"
+    );
     // The pattern `^\+1900` sees the number with a leading `+`, given or not.
     assert_rejected(&s, "cb-exc", "+1900555000", MSG_EXCEPTIONS).await;
     // 1900 elsewhere than at the start is not matched.
@@ -174,6 +184,41 @@ async fn t76b_update_checks_country_rules_and_premium() {
         )
         .await;
     assert_eq!(message(&assert_error(&r, 40040, MSG_PREMIUM)), MSG_PREMIUM);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn t24h_pattern_group_settings() {
+    // Entry names may contain spaces; `_on_match = "accept"` lets only matching numbers through;
+    // `_match = "whole"` needs the whole value to match (spec 20 §5.3, §5.4).
+    let toml = r#"
+[patterns.only_uk]
+_on_match = "accept"
+'united kingdom' = '^\+44'
+
+[patterns.exact]
+_match = "whole"
+'one number' = '\+15550001'
+
+[service.cb-uk]
+_type = "ors"
+_service = "callback"
+_ttl = 86400
+_customer_lookup_keys = "_customer_number"
+_exceptions = "only_uk"
+
+[service.cb-exact]
+_type = "ors"
+_service = "callback"
+_ttl = 86400
+_customer_lookup_keys = "_customer_number"
+_exceptions = "exact"
+"#;
+    let s = TestServer::with_toml(toml).await;
+    s.create_scheduled("cb-uk", "442071234567").await;
+    assert_rejected(&s, "cb-uk", "33612345678", MSG_EXCEPTIONS).await;
+    assert_rejected(&s, "cb-exact", "15550001", MSG_EXCEPTIONS).await;
+    s.create_scheduled("cb-exact", "155500012").await;
     s.stop().await;
 }
 
