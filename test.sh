@@ -9,6 +9,7 @@ cd "$(dirname "$0")"
 NEEDED=(
   "cc:gcc"
   "pkg-config:pkg-config"
+  "espeak-ng:espeak-ng"
   "sipp:sip-tester"
   "baresip:baresip-core"
 )
