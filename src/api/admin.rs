@@ -23,6 +23,8 @@ use crate::config::{Role, User};
 enum Need {
     Read,
     Change,
+    /// Developer tools (API key validation): Administrators only (spec 50 §5.1).
+    Administer,
 }
 
 fn unauthorized() -> Response {
@@ -63,11 +65,12 @@ fn authorize<'a>(app: &'a AppState, headers: &HeaderMap, need: Need) -> Result<&
             .roles
             .iter()
             .any(|r| matches!(r, Role::Administrator | Role::Supervisor)),
+        Need::Administer => user.roles.contains(&Role::Administrator),
     };
     if !allowed {
         return Err(plain(
             StatusCode::FORBIDDEN,
-            format!("User {} may only read (role CallbackReadOnly)", user.name),
+            format!("User {} does not have a role that allows this", user.name),
         ));
     }
     Ok(user)
@@ -347,7 +350,7 @@ pub async fn number_rule_test(
 
 /// `POST /genesys/1/admin/api-keys/validate` `{"key": K}` → `{"valid": bool}` (spec 50 §17).
 pub async fn api_key_validate(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    if let Err(r) = authorize(&app, &headers, Need::Read) {
+    if let Err(r) = authorize(&app, &headers, Need::Administer) {
         return r;
     }
     let body = match read_body(body, app.body_limit()).await {

@@ -361,9 +361,11 @@ impl Callbacks {
             None => None,
         };
         match number.as_deref().filter(|n| !n.is_empty()) {
+            // The configured rules first (an unparseable number is their 40040), then the
+            // check that any number can be dialled at all (40010).
             Some(n) => {
-                super::numbers::check_dialable(n)?;
-                super::numbers::check(&self.config, service_name, &options, n)?
+                super::numbers::check(&self.config, service_name, &options, n)?;
+                super::numbers::check_dialable(n)?
             }
             None => check_number_rules_configured(service_name, &options)?,
         }
@@ -751,14 +753,11 @@ impl Callbacks {
                 record.set_state(State::Queued, now);
                 record.session_id = Some(Self::new_session_id());
             }
-            match self.save_admitted(&mut record, &checks).await? {
-                Ok(true) => {
-                    self.start_session(&mut record).await?;
-                    return Ok(());
-                }
-                // Lost a race (the record changed, or another booking took the last place):
-                // read and decide again.
-                Ok(false) | Err(_) => {}
+            // Otherwise a race was lost (the record changed, or another booking took the last
+            // place): read and decide again.
+            if let Ok(true) = self.save_admitted(&mut record, &checks).await? {
+                self.start_session(&mut record).await?;
+                return Ok(());
             }
         }
         Err(conflict(id))
@@ -782,10 +781,10 @@ impl Callbacks {
                 }
                 "_ors_session_id" => {}
                 "_customer_number" => {
+                    super::numbers::check(&self.config, &service.name, &record.properties, value.trim())?;
                     if !value.trim().is_empty() {
                         super::numbers::check_dialable(value.trim())?;
                     }
-                    super::numbers::check(&self.config, &service.name, &record.properties, value.trim())?;
                     let fix_plus =
                         option_flag(&record.properties, "_fix_plus_on_int_phone_numbers") || service.fix_plus;
                     record.customer_number =

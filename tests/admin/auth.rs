@@ -125,7 +125,6 @@ async fn a03_service_routes_need_no_credentials() {
 }
 
 #[tokio::test]
-#[ignore = "spec discrepancy: spec 50 §5.1 gives API key validation (Developer tab) to Administrator and Developer only; the server lets every authenticated user validate keys"]
 async fn a04_supervisor_may_not_validate_api_keys() {
     let s = TestServer::start().await;
     let r = s

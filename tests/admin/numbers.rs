@@ -82,7 +82,6 @@ async fn t24c_impossible_numbers_us() {
 }
 
 #[tokio::test]
-#[ignore = "spec discrepancy: the server answers 40010 (not dialable) before number screening; spec 40 §5.7 / §2.11.2 give 40040 'failed validating' for an unparseable number when _disallow_impossible_phone_numbers is set"]
 async fn t24d_number_in_letters_fails_validating() {
     // Spec 40 §5.7: with _disallow_impossible_phone_numbers, a number that cannot be parsed is
     // refused with 40040 "... it failed validating ...".
