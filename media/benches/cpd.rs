@@ -61,6 +61,13 @@ fn bench(c: &mut Criterion) {
             pos = (pos + 1) % FRAMES;
         })
     });
+    let bank = boomerang_media::cpd::tones::Bank::new();
+    let mut block = [0i16; 160];
+    Law::Ulaw.decode_slice(&frames[120], &mut block);
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("tone_bank_one_block", |b| {
+        b.iter(|| black_box(bank.analyse(black_box(&block))))
+    });
     g.finish();
     println!("CPD state per channel: {} bytes", Cpd::STATE_BYTES);
 }

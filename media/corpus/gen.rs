@@ -312,7 +312,7 @@ pub fn generate(dir: &Path, seed: u64, sizes: &Sizes) -> Result<usize, String> {
         },
         loss_pct: if i % 5 == 4 { rng.range(1, 3) } else { 0 },
     };
-    let mut sp = |rng: &mut Rng, text: &str, peak: f32| -> Result<Vec<f32>, String> {
+    let sp = |rng: &mut Rng, text: &str, peak: f32| -> Result<Vec<f32>, String> {
         let voice = *rng.pick(&VOICES);
         speak(text, voice, rng.range(130, 200), rng.range(30, 70), peak, &tmp)
     };

@@ -471,6 +471,9 @@ pub struct Cpd {
     evidence: Evidence,
 }
 
+// The bound on per-channel state, checked at compile time.
+const _: () = assert!(Cpd::STATE_BYTES <= 16 * 1024);
+
 impl Cpd {
     /// Size of one engine (all of its state: it owns no heap memory).
     pub const STATE_BYTES: usize = std::mem::size_of::<Cpd>();
