@@ -36,6 +36,8 @@ enum Command {
         #[command(subcommand)]
         command: cli::cpd::CpdCommand,
     },
+    /// Place one test call through a trunk; print its events as JSON lines.
+    Call(cli::call::CallArgs),
     /// Treatment (audio file) tools.
     Treatments {
         #[command(subcommand)]
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Serve { config } => cli::serve::run(config),
         Command::Config { command } => cli::config::run(command),
         Command::Treatments { command } => cli::treatments::run(command),
+        Command::Call(args) => cli::call::run(args),
         Command::Cpd { command } => cli::cpd::run(command),
     }
 }

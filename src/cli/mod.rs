@@ -1,5 +1,6 @@
 //! The subcommands of the `boomerang` command, one module each.
 
+pub mod call;
 pub mod config;
 pub mod cpd;
 pub mod serve;
