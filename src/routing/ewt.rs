@@ -40,6 +40,17 @@ pub fn urs(average_queue_secs: Option<f64>, waiting: u32) -> Option<i64> {
 /// `urs2`: agents given as `(average handle time in seconds, number of queues served)`.
 /// Agents without a positive handle time are left out; `None` if none is left.
 pub fn urs2(agents: impl IntoIterator<Item = (f64, u32)>, waiting: u32) -> Option<i64> {
+    urs2_from(per_call_secs(agents), waiting)
+}
+
+/// `urs2` from the precomputed time per call ([`per_call_secs`]).
+pub fn urs2_from(per_call_secs: Option<f64>, waiting: u32) -> Option<i64> {
+    let t = per_call_secs?.round();
+    Some(t as i64 * (i64::from(waiting) + 1))
+}
+
+/// Time per call of agents working in parallel: `1 / Σ 1/(AHT × k)`.
+pub fn per_call_secs(agents: impl IntoIterator<Item = (f64, u32)>) -> Option<f64> {
     let rate: f64 = agents
         .into_iter()
         .filter(|(aht, _)| aht.is_finite() && *aht > 0.0)
@@ -48,8 +59,7 @@ pub fn urs2(agents: impl IntoIterator<Item = (f64, u32)>, waiting: u32) -> Optio
     if rate <= 0.0 || !rate.is_finite() {
         return None;
     }
-    let t = (1.0 / rate).round();
-    Some(t as i64 * (i64::from(waiting) + 1))
+    Some(1.0 / rate)
 }
 
 /// Sliding window of the last `capacity` values with an O(1) average.

@@ -6,6 +6,7 @@
 //! only if S is waiting in a queue holding reservation R on that agent; a `Busy` agent is on
 //! exactly one call. Every transition keeps both sides in step.
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound::{Excluded, Unbounded};
@@ -209,6 +210,9 @@ impl Entry {
 
 type Key = (Reverse<i64>, Millis, String, String);
 
+/// `(agents_version, targets_version, queue empty)`.
+type Urs2Key = (u64, u64, bool);
+
 #[derive(Debug, Clone)]
 struct Queue {
     order: BTreeSet<Key>,
@@ -217,6 +221,8 @@ struct Queue {
     answer_ms_total: i64,
     /// Distinct target lists of waiting entries (by text), with counts: urs2's agent set.
     targets: HashMap<String, (Arc<TargetList>, usize)>,
+    /// Bumped when a distinct target list appears or goes.
+    targets_version: u64,
 }
 
 /// Per-queue statistics (admin view and EWT).
@@ -269,6 +275,10 @@ pub struct Router {
     events: Vec<RoutingEvent>,
     next_reservation: u64,
     pass: u64,
+    /// Bumped when an agent's handle time or served queues change.
+    agents_version: u64,
+    /// urs2's time per call per queue, valid for `(agents_version, targets_version, empty)`.
+    urs2_cache: RefCell<HashMap<String, (Urs2Key, Option<f64>)>>,
 }
 
 impl Router {
@@ -305,6 +315,8 @@ impl Router {
             events: Vec::new(),
             next_reservation: 1,
             pass: 0,
+            agents_version: 0,
+            urs2_cache: RefCell::new(HashMap::new()),
         }
     }
 
@@ -473,11 +485,16 @@ impl Router {
             distributed_count: 0,
             answer_ms_total: 0,
             targets: HashMap::new(),
+            targets_version: 0,
         });
         queue.order.insert(entry.key());
         if let Some(t) = &entry.targets {
             let text = format!("{:?}", t.steps);
-            queue.targets.entry(text).or_insert_with(|| (t.clone(), 0)).1 += 1;
+            let slot = queue.targets.entry(text).or_insert_with(|| (t.clone(), 0));
+            slot.1 += 1;
+            if slot.1 == 1 {
+                queue.targets_version += 1;
+            }
         }
         self.entries.insert(entry.session_id.clone(), entry);
         self.dispatch(now);
@@ -504,6 +521,7 @@ impl Router {
                     c.1 = c.1.saturating_sub(1);
                     if c.1 == 0 {
                         q.targets.remove(&text);
+                        q.targets_version += 1;
                     }
                 }
             }
@@ -579,6 +597,7 @@ impl Router {
             q.answer_ms_total = q.answer_ms_total.saturating_add(waited);
         }
         self.set_state(agent, AgentState::Busy, None, now);
+        self.agents_version += 1;
         let id = match self.agents.get_mut(agent) {
             Some(a) => {
                 a.session = Some((session_id.to_string(), reservation));
@@ -655,6 +674,7 @@ impl Router {
             a.queue = None;
             a.acw_until = now + wrap;
         }
+        self.agents_version += 1;
         if wrap > 0 {
             self.set_state(i, AgentState::AfterCallWork, None, now);
         } else {
@@ -782,6 +802,9 @@ impl Router {
         let mut claimed = 0usize;
         let queue_names: Vec<String> = self.queues.keys().cloned().collect();
         for qn in queue_names {
+            if !self.queue_may_match(&qn, pass) {
+                continue;
+            }
             let mut cursor: Option<Key> = None;
             loop {
                 if self.ready.len() <= claimed {
@@ -828,6 +851,27 @@ impl Router {
                 self.reserve(&sid, agent, now);
             }
         }
+    }
+
+    /// Whether some unclaimed ready agent matches some step of some target list waiting in
+    /// `queue` (or the queue has sessions without a target): saves scanning a queue nobody
+    /// ready can serve.
+    fn queue_may_match(&self, queue: &str, pass: u64) -> bool {
+        let Some(q) = self.queues.get(queue) else {
+            return false;
+        };
+        let with_target: usize = q.targets.values().map(|(_, n)| n).sum();
+        if with_target < q.order.len() {
+            return true;
+        }
+        self.ready.iter().any(|&(_, i)| {
+            self.agents.get(i).is_some_and(|a| {
+                a.claim_pass != pass
+                    && q.targets
+                        .values()
+                        .any(|(t, _)| t.steps.iter().any(|s| self.matches(a, &s.target)))
+            })
+        })
     }
 
     fn reserve(&mut self, sid: &str, agent: usize, now: Millis) {
@@ -902,8 +946,26 @@ impl Router {
     pub fn ewt_with(&self, queue: &str, method: Method, waiting: u32) -> Option<i64> {
         match method {
             Method::Urs => ewt::urs(self.queues.get(queue)?.distributed.average(), waiting),
-            Method::Urs2 => ewt::urs2(self.serving_agents(queue), waiting),
+            Method::Urs2 => ewt::urs2_from(self.per_call_secs(queue), waiting),
         }
+    }
+
+    /// urs2's time per call of `queue`, cached until agents or the queue's targets change.
+    fn per_call_secs(&self, queue: &str) -> Option<f64> {
+        let q = self.queues.get(queue);
+        let key = (
+            self.agents_version,
+            q.map_or(0, |q| q.targets_version),
+            q.is_none_or(|q| q.order.is_empty()),
+        );
+        if let Some((k, t)) = self.urs2_cache.borrow().get(queue)
+            && *k == key
+        {
+            return *t;
+        }
+        let t = ewt::per_call_secs(self.serving_agents(queue));
+        self.urs2_cache.borrow_mut().insert(queue.to_string(), (key, t));
+        t
     }
 
     /// `(AHT seconds, queues served)` of the agents serving `queue`: the agents the waiting
