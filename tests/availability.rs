@@ -516,3 +516,52 @@ async fn v2_office_hours_follow_new_york_dst() {
     }
     h.stop().await;
 }
+
+#[tokio::test]
+async fn booking_into_a_full_or_closed_slot_is_refused_with_proposals() {
+    let h = Harness::start().await;
+    let s = t_plus_days(2);
+    h.book("cb-cap", s, "5550004").await;
+    let body = serde_json::json!({ "_customer_number": "5550005", "_desired_time": iso(s + 1000) });
+    let r = h
+        .client
+        .post(format!("{}/genesys/1/service/callback/cb-cap", h.base))
+        .json(&body)
+        .send()
+        .await
+        .expect("answer");
+    let r = Harness::read(r).await;
+    let slot = format!("[{}, {}]", iso(s), iso(s + 5 * MINUTE_MS));
+    let m = error(
+        &r,
+        400,
+        40051,
+        "SLOT_UNAVAILABLE_PROPOSAL",
+        "Too many requests at desired time slot",
+    );
+    assert_eq!(
+        m,
+        format!("Too many requests at desired time slot {slot}. Proposing time slots.")
+    );
+    assert_eq!(r.body["properties"]["slot"], slot.as_str());
+    let proposals = r.body["availability"].as_object().expect("availability");
+    let expected: Vec<String> = [-4i64, -3, -2, -1, 1, 2, 3, 4]
+        .iter()
+        .map(|k| iso(s + k * 5 * MINUTE_MS))
+        .collect();
+    assert_eq!(proposals.keys().cloned().collect::<Vec<_>>(), expected);
+    assert!(proposals.values().all(|v| v.as_i64() == Some(1)));
+    // A scheduled booking where the office never opens: nothing to propose.
+    let body = serde_json::json!({ "_customer_number": "5550006", "_desired_time": iso(s) });
+    let r = h
+        .client
+        .post(format!("{}/genesys/1/service/callback/cb-closed", h.base))
+        .json(&body)
+        .send()
+        .await
+        .expect("answer");
+    let r = Harness::read(r).await;
+    let m = error(&r, 400, 40050, "SLOT_UNAVAILABLE", "No time slots available.");
+    assert_eq!(m, "No time slots available.");
+    h.stop().await;
+}

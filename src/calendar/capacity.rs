@@ -1,6 +1,6 @@
 //! The capacity of a time bucket (spec 20 §4, spec 40 §5.6): a capacity service's grid (the dated
 //! exception if there is one, else the weekday grid, read in the capacity service's zone at the
-//! bucket's start), a fixed `_max_request_by_time_bucket`, or unlimited.
+//! bucket's start, hour or half-hour cell), a fixed `_max_request_by_time_bucket`, or unlimited.
 
 use chrono::{Datelike, TimeZone, Timelike, Utc};
 
@@ -15,7 +15,7 @@ pub enum CapacityRule<'a> {
     Unlimited,
     /// `_max_request_by_time_bucket`.
     Fixed(u32),
-    /// `_capacity_service`: the value of the local hour the bucket starts in, per bucket.
+    /// `_capacity_service`: the value of the local half-hour cell the bucket starts in, per bucket.
     Grid(&'a CapacityConfig),
 }
 
@@ -38,7 +38,8 @@ impl CapacityRule<'_> {
                         None => return 0,
                     },
                 };
-                hours.get(local.hour() as usize).copied().unwrap_or(0)
+                let cell = local.hour() as usize * 2 + usize::from(local.minute() >= 30);
+                hours.get(cell).copied().unwrap_or(0)
             }
         }
     }
@@ -54,7 +55,7 @@ mod tests {
     fn grid_exception_and_zone() {
         let config = Config::parse(
             "[capacity.k]\ntimezone='America/New_York'\n[capacity.k.weekly]\n\
-             mon={ '0900' = 10, '1000' = 3 }\nsun={ '0900' = 5 }\n\
+             mon={ '0900' = 10, '1000' = 3, '1030' = 2 }\nsun={ '0900' = 5 }\n\
              [capacity.k.exceptions]\n'2026-11-23' = { '0900' = 1 }\n",
             "t",
         )
@@ -65,6 +66,8 @@ mod tests {
         assert_eq!(at("2026-11-30T14:00:00Z"), 10);
         assert_eq!(at("2026-11-30T14:55:00Z"), 10);
         assert_eq!(at("2026-11-30T15:00:00Z"), 3);
+        assert_eq!(at("2026-11-30T15:25:00Z"), 3);
+        assert_eq!(at("2026-11-30T15:30:00Z"), 2);
         assert_eq!(at("2026-11-30T16:00:00Z"), 0);
         // 09:00Z is 04:00 local: nothing.
         assert_eq!(at("2026-11-30T09:00:00Z"), 0);
