@@ -469,3 +469,48 @@ fn no_interleaving_double_books_or_loses_an_agent() {
         r.check_invariants().unwrap();
     }
 }
+
+#[test]
+fn configuration_errors_name_the_problem() {
+    let cases = [
+        (
+            "[routing]\nwrap_up_secs = -5\n",
+            "routing.wrap_up_secs must not be negative",
+        ),
+        (
+            "[routing]\nreservation_timeout_secs = \"x\"\n",
+            "must be an integer",
+        ),
+        ("[routing]\nflavour = 1\n", "unknown key 'flavour'"),
+        ("[routing]\newt_method = \"urs3\"\n", "\"urs\" or \"urs2\""),
+        ("[[agent]]\nname = \"x\"\n", "'id' is missing"),
+        ("[[agent]]\nid = \"a\"\n[[agent]]\nid = \"a\"\n", "defined twice"),
+        (
+            "[[agent]]\nid = \"a\"\nskills = { B = -1 }\n",
+            "agent[0].skills.B must not be negative",
+        ),
+        (
+            "[agent_group.G]\nagents = [\"ghost\"]\n",
+            "agent 'ghost' is not defined",
+        ),
+        (
+            "[routing.queue.VQ]\ntarget = \"Billing>\"\n",
+            "[routing.queue.VQ] target",
+        ),
+        ("[routing.queue.VQ]\npriority_increment = 10\n", "go together"),
+        (
+            "[routing.queue.VQ]\npriority_increment = 10\npriority_increment_interval = 0\n",
+            "go together",
+        ),
+    ];
+    for (text, want) in cases {
+        let table: toml::Table = text.parse().unwrap();
+        let e = RoutingConfig::from_table(&table).unwrap_err();
+        assert!(e.contains(want), "{text}: {e}");
+    }
+    let cfg = config("[agent_group.Loans]\nagents = [\"a\"]\n[[agent]]\nid = \"a\"\n");
+    assert!(
+        cfg.agents[0].groups.contains("Loans"),
+        "group members get the group"
+    );
+}

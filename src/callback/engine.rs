@@ -104,6 +104,10 @@ pub trait Engine: Send + Sync + 'static {
     async fn resume(&self, session_id: &str) -> Result<(), EngineError>;
     /// Where a session stands in its virtual queue.
     fn position(&self, session_id: &str) -> Option<QueuePosition>;
+    /// The routing state this engine queues sessions in, if any (for the agents API).
+    fn routing(&self) -> Option<Arc<Routing>> {
+        None
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -240,6 +244,10 @@ impl Engine for SessionTable {
             }
             None => Err(EngineError::UnknownSession(session_id.to_string())),
         }
+    }
+
+    fn routing(&self) -> Option<Arc<Routing>> {
+        self.routing.clone()
     }
 
     fn position(&self, session_id: &str) -> Option<QueuePosition> {
