@@ -31,6 +31,30 @@ timezone = "America/New_York"
 sun = "09:00-17:00"
 sat = "09:00-17:00"
 
+[calendar.paris]
+timezone = "Europe/Paris"
+holidays = ["2030-04-01"]
+[calendar.paris.weekly]
+sat = "08:00-10:00"
+sun = "08:00-10:00"
+mon = "08:00-10:00"
+[calendar.paris.exceptions]
+"2030-04-01" = "09:00-10:00"
+
+[capacity.paris]
+timezone = "Europe/Paris"
+[capacity.paris.weekly]
+sat = { "0800" = 3, "0900" = 4 }
+sun = { "0800" = 3, "0900" = 4, "0930" = 6 }
+mon = { "0800" = 3, "0900" = 4 }
+
+[service.cb-paris]
+_type = "ors"
+_service = "callback"
+_business_hours_service = "paris"
+_capacity_service = "paris"
+_request_time_bucket = 30
+
 [service.cb-test]
 _type = "ors"
 _service = "callback"
@@ -563,5 +587,40 @@ async fn booking_into_a_full_or_closed_slot_is_refused_with_proposals() {
     let r = Harness::read(r).await;
     let m = error(&r, 400, 40050, "SLOT_UNAVAILABLE", "No time slots available.");
     assert_eq!(m, "No time slots available.");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn v2_paris_dst_capacity_grid_holiday_and_exception() {
+    let h = Harness::start().await;
+    // 2030-03-31 is the spring-forward Sunday in Paris (CET → CEST); 2030-03-30 is CET.
+    let expect = [
+        ("2030-03-30", "2030-03-30T07:00:00.000Z", [3, 3, 4, 4]),
+        ("2030-03-31", "2030-03-31T06:00:00.000Z", [3, 3, 4, 6]),
+    ];
+    for (day, first_utc, totals) in expect {
+        let r = h
+            .v2(
+                "cb-paris",
+                &format!("start={day}T00:00:00&number-of-days=1&timezone=Europe/Paris"),
+            )
+            .await;
+        let list = slots(&r);
+        assert_eq!(list.len(), 4, "{day}: {}", r.body);
+        assert_eq!(list[0]["utcTime"], first_utc);
+        assert_eq!(list[0]["localTime"], format!("{day}T08:00:00.000"));
+        let got: Vec<i64> = list.iter().filter_map(|s| s["total"].as_i64()).collect();
+        assert_eq!(got, totals, "{day}");
+        assert_eq!(r.body["durationMin"], 30);
+    }
+    // Monday 2030-04-01 is a holiday with an exception: open 09:00-10:00 only.
+    let r = h
+        .v2(
+            "cb-paris",
+            "start=2030-04-01T00:00:00&number-of-days=1&timezone=Europe/Paris",
+        )
+        .await;
+    let local: Vec<&str> = slots(&r).iter().filter_map(|s| s["localTime"].as_str()).collect();
+    assert_eq!(local, ["2030-04-01T09:00:00.000", "2030-04-01T09:30:00.000"]);
     h.stop().await;
 }
