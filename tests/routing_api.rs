@@ -253,6 +253,15 @@ async fn queue_statistics_and_the_cached_ewt_service() {
     clock.advance(S);
     let (_, body) = call(&c, get.clone(), format!("{base}/api/v1/routing/ewt/ewt-vq"), None).await;
     assert_eq!(body["ewt"].as_i64(), Some(240), "refreshed: 60 s x (3 + 1)");
+    let url = format!("{base}/genesys/1/service/ewt-vq?name=VQ&aqt=urs");
+    let (st, seed) = call(&c, get.clone(), url, None).await;
+    assert_eq!(
+        (st, seed["ewt"].as_i64()),
+        (200, Some(240)),
+        "the seed's urs-stat address"
+    );
+    let (st, body) = call(&c, get.clone(), format!("{base}/genesys/1/service/not-ewt"), None).await;
+    assert_eq!((st, body), (404, Value::String("Not Found".into())));
 
     let (st, body) = call(
         &c,

@@ -7,7 +7,9 @@
 //! - `GET  /api/v1/routing/queues`: per-queue statistics (waiting, oldest age, distributed,
 //!   average time to answer);
 //! - `GET  /api/v1/routing/ewt/{service}?name=<queue>&aqt=urs|urs2`: the cached urs-stat
-//!   answer of a configured EWT service (spec 20 §8.3).
+//!   answer of a configured EWT service (spec 20 §8.3), also served at the seed's address
+//!   `GET /genesys/1/service/{service}?name=<queue>&aqt=...` (plain 404 for a name that is no
+//!   EWT service, as for any unknown path).
 //!
 //! Errors are JSON `{"error": <kind>, "message": <text>}`: 404 for an unknown agent or
 //! service, 409 for a state change the agent's state forbids, 400 for a bad request.
@@ -36,6 +38,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(routing: Arc<Routing>) -> Router
         .route("/api/v1/agents/{id}/{action}", post(change))
         .route("/api/v1/routing/queues", get(queues))
         .route("/api/v1/routing/ewt/{service}", get(ewt_service))
+        .route("/genesys/1/service/{service}", get(seed_ewt_service))
         .with_state(routing)
 }
 
@@ -133,6 +136,17 @@ async fn queues(State(routing): State<Arc<Routing>>) -> Response {
     let now = routing.now();
     let stats = routing.core().queue_stats(now);
     json_response(StatusCode::OK, &json!({ "queues": stats }))
+}
+
+async fn seed_ewt_service(
+    State(routing): State<Arc<Routing>>,
+    Path(service): Path<String>,
+    query: Query<HashMap<String, String>>,
+) -> Response {
+    if !routing.core().config().ewt_services.contains_key(&service) {
+        return super::response::plain(StatusCode::NOT_FOUND, "Not Found");
+    }
+    ewt_service(State(routing), Path(service), query).await
 }
 
 async fn ewt_service(
