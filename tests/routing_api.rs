@@ -288,3 +288,43 @@ async fn queue_statistics_and_the_cached_ewt_service() {
     assert_eq!(q["average_answer_secs"].as_f64(), Some(60.0));
     assert_eq!(q["oldest_age_secs"].as_i64(), Some(121));
 }
+
+#[tokio::test]
+async fn the_timer_driver_releases_an_unanswered_reservation() {
+    let clock = ManualClock::new(T0);
+    let phones = Arc::new(Phones::default());
+    phones.0.lock().unwrap().insert("a1".into());
+    let routing = routing(&clock, phones);
+    let mut events = routing.subscribe();
+    let engine = SessionTable::with_routing(routing.clone());
+    engine.start(session("x", 0, T0)).await.unwrap();
+    routing.with(|core, now| {
+        core.login("a1", now).unwrap();
+        core.ready("a1", routing.phones(), now).unwrap();
+    });
+    assert!(matches!(events.recv().await, Some(RoutingEvent::Reserved { .. })));
+    let driver = tokio::spawn(routing.clone().run_timers(std::time::Duration::from_millis(10)));
+    // Default reservation timeout: 30 s without an answer.
+    clock.advance(30 * S);
+    let got = tokio::time::timeout(std::time::Duration::from_secs(30), events.recv()).await;
+    driver.abort();
+    match got {
+        Ok(Some(RoutingEvent::Released {
+            session_id, agent_id, ..
+        })) => {
+            assert_eq!((session_id.as_str(), agent_id.as_str()), ("s-x", "a1"));
+        }
+        other => panic!("expected a release, got {other:?}"),
+    }
+    let state = routing.core().agent_state("a1");
+    assert_eq!(
+        state,
+        Some(boomerang::routing::router::AgentState::NotReady),
+        "silent agent set not ready"
+    );
+    assert_eq!(
+        engine.position("s-x").map(|p| p.position),
+        Some(1),
+        "the callback keeps waiting"
+    );
+}
