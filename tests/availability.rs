@@ -331,10 +331,38 @@ async fn v1_bookings_reduce_capacity_and_cancellations_free_it() {
     h.cancel("cb-avail", &id).await;
     let r = h.v1("cb-avail", &format!("start={start}")).await;
     assert_eq!(object(&r).get(&start).and_then(Value::as_i64), Some(5));
+    // Completed records count, except those cancelled (by the customer or an administrator).
+    for (reason, expected) in [
+        ("CANCELLED_BY_ADMIN", 5),
+        ("CANCELLED", 5),
+        ("FAIL_USER_UNREACHABLE", 4),
+    ] {
+        let body = serde_json::json!({
+            "_customer_number": "5550009",
+            "_desired_time": iso(s + 1000),
+            "_callback_state": "COMPLETED",
+            "_callback_reason": reason,
+        });
+        let r = h
+            .client
+            .post(format!("{}/genesys/1/service/callback/cb-avail", h.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("answer");
+        let r = Harness::read(r).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = h.v1("cb-avail", &format!("start={start}")).await;
+        assert_eq!(
+            object(&r).get(&start).and_then(Value::as_i64),
+            Some(expected),
+            "{reason}"
+        );
+    }
     // Bookings of another service do not count.
     h.book("cb-cap", s, "5550002").await;
     let r = h.v1("cb-avail", &format!("start={start}")).await;
-    assert_eq!(object(&r).get(&start).and_then(Value::as_i64), Some(5));
+    assert_eq!(object(&r).get(&start).and_then(Value::as_i64), Some(4));
     // 103: capacity exhausted (cb-cap, capacity 1, slot booked) → S absent.
     let r = h.v1("cb-cap", &format!("start={start}")).await;
     assert!(object(&r).is_empty(), "{}", r.body);
