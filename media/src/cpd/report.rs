@@ -23,7 +23,7 @@ pub fn result_json(file: &str, cpd: &Cpd) -> Value {
     let ev = cpd.evidence();
     let tones: Vec<Value> = ev
         .tones()
-        .map(|t| json!({"kind": t.kind.as_str(), "hz": (t.hz * 10.0).round() / 10.0, "start_ms": t.start_ms, "end_ms": t.end_ms}))
+        .map(|t| json!({"kind": t.kind.as_str(), "hz": (f64::from(t.hz) * 10.0).round() / 10.0, "start_ms": t.start_ms, "end_ms": t.end_ms}))
         .collect();
     let runs: Vec<Value> = ev
         .runs()
