@@ -1,8 +1,8 @@
 //! The HTTP surface: the GMS-compatible callback API (spec 40), served by axum.
 
 mod admin;
-mod availability;
 pub mod agents;
+mod availability;
 mod callbacks;
 pub mod params;
 pub mod response;
