@@ -30,12 +30,12 @@ fn corpus_holds_the_targets() {
         r.human_as_machine
     );
 
-    // beep: recall >= 98.5 % (measured 100 %), onset error p95 <= 40 ms (measured 31 ms),
-    // reported within 120 ms of onset at p95 (measured 111 ms), no false beeps (ringback, busy,
-    // SIT and DTMF are all in the corpus; measured 0)
+    // beep: recall >= 98.5 % (measured 100 %), onset error p95 <= 40 ms (measured 5 ms, max
+    // 31 ms), every beep reported within 120 ms of its onset (measured max 111 ms), no false
+    // beeps (ringback, busy, SIT and DTMF are all in the corpus; measured 0)
     assert!(r.beep_recall() >= 0.985, "beep recall {}", r.beep_recall());
     assert!(r.onset_error.1 <= 40, "onset error {:?}", r.onset_error);
-    assert!(r.beep_delay.1 <= 120, "beep delay {:?}", r.beep_delay);
+    assert!(r.beep_delay.2 <= 120, "beep delay {:?}", r.beep_delay);
     assert_eq!(r.false_beeps, 0);
 
     // fax recall >= 99.5 % (measured 100 %); SIT >= 99 % detected (100 %), >= 97 % right code

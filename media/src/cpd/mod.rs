@@ -427,6 +427,7 @@ struct SitSeg {
 #[derive(Clone, Copy, Debug, Default)]
 struct BeepTrack {
     run: u32,
+    bridged: bool,
     hz_sum: f32,
     onset_sample: u64,
 }
@@ -969,9 +970,17 @@ impl Cpd {
 
     fn beep_block(&mut self, f: &Features, pure: bool, t0: u32) {
         if !pure {
+            // One block of digital silence inside a beep is a lost packet played out as zeros
+            // (a recording of a lossy call): bridge it, keeping the onset.
+            if self.beep.run > 0 && f.db <= -99.0 && !self.beep.bridged {
+                self.beep.bridged = true;
+                return;
+            }
             self.beep.run = 0;
+            self.beep.bridged = false;
             return;
         }
+        self.beep.bridged = false;
         let avg = if self.beep.run > 0 {
             self.beep.hz_sum / self.beep.run as f32
         } else {
@@ -1002,6 +1011,7 @@ impl Cpd {
             }
             self.beep = BeepTrack {
                 run: 1,
+                bridged: false,
                 hz_sum: f.tone_hz,
                 onset_sample: onset,
             };

@@ -310,3 +310,18 @@ fn evidence_has_timeline_and_runs() {
     assert!(runs.iter().any(|r| r.0 == 'v'));
     assert!(ev.words >= 1 && ev.first_voice_ms.is_some());
 }
+
+#[test]
+fn a_lost_packet_inside_a_beep_keeps_its_onset() {
+    let sig = Sig::new().silence(300).speech(3000, 6).silence(400);
+    let onset = sig.0.len() as u32 / 8;
+    let sig = sig
+        .tone(&[450.0], -12.0, 40)
+        .silence(20)
+        .tone(&[450.0], -12.0, 300)
+        .silence(1000);
+    let (c, _) = run(&sig);
+    let b = c.beep().expect("beep");
+    assert!(b.onset_ms.abs_diff(onset) <= 10, "{b:?} onset {onset}");
+    assert!(b.at_ms - onset <= 120, "{b:?}");
+}
