@@ -451,18 +451,28 @@ impl Callbacks {
         now: Millis,
         own: Option<(&str, Millis)>,
     ) -> CallbackResult<Option<Admission>> {
-        let (from, to) = rules.booked_range(desired);
-        let mut booked = self
-            .store
-            .booked_per_slot(rules.service, from, to, rules.bucket_ms())
-            .await
-            .map_err(store_error)?;
-        if let Some((_, own_desired)) = own
-            && let Some(count) = booked.get_mut(&rules.slot_of(own_desired))
-        {
-            *count = count.saturating_sub(1);
-        }
-        let slot = rules.check(desired, now, &booked)?;
+        let own_slot = own.map(|(_, own_desired)| rules.slot_of(own_desired));
+        let booked_in = |from: Millis, to: Millis| async move {
+            let mut booked = self
+                .store
+                .booked_per_slot(rules.service, from, to, rules.bucket_ms())
+                .await
+                .map_err(store_error)?;
+            if let Some(count) = own_slot.and_then(|s| booked.get_mut(&s)) {
+                *count = count.saturating_sub(1);
+            }
+            Ok::<_, CallbackError>(booked)
+        };
+        // The desired slot alone decides an acceptance; the wider range (neighbours, the next
+        // 7 days) is read only to propose slots for a refusal.
+        let start = rules.slot_of(desired);
+        let slot = match rules.check(desired, now, &booked_in(start, start + rules.bucket_ms()).await?) {
+            Ok(slot) => slot,
+            Err(_) => {
+                let (from, to) = rules.booked_range(desired);
+                rules.check(desired, now, &booked_in(from, to).await?)?
+            }
+        };
         Ok((slot.total != UNLIMITED).then(|| Admission::Capacity {
             from: slot.start,
             to: slot.end,

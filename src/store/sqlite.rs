@@ -39,7 +39,8 @@ CREATE TABLE callbacks (
     created_at       INTEGER NOT NULL
 );
 CREATE INDEX callbacks_service_created ON callbacks(service, created_at);
-CREATE INDEX callbacks_service_desired ON callbacks(service, desired_time);
+-- Covers the slot counts (capacity admission, booked_per_slot) without reading the rows.
+CREATE INDEX callbacks_service_desired ON callbacks(service, desired_time, state, reason);
 CREATE INDEX callbacks_session ON callbacks(session_id) WHERE session_id IS NOT NULL;
 CREATE INDEX callbacks_state_desired ON callbacks(state, desired_time);
 CREATE TABLE lookups (
@@ -411,30 +412,50 @@ fn admission_count(conn: &Connection, service: &str, admission: &Admission) -> R
             ))?
             .query_row(params![number, service], |r| r.get(0))?,
         Admission::ServiceQueued { .. } => conn
-            .prepare_cached(&format!("SELECT COUNT(*) FROM callbacks WHERE state IN ({LIVE_STATES}) AND service = ?1"))?
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM callbacks WHERE state IN ({LIVE_STATES}) AND service = ?1"
+            ))?
             .query_row(params![service], |r| r.get(0))?,
         Admission::Interval { since, .. } => conn
             .prepare_cached("SELECT COUNT(*) FROM callbacks WHERE service = ?1 AND created_at >= ?2")?
             .query_row(params![service, since], |r| r.get(0))?,
-        Admission::Parameter { key, value, since, .. } if key == "_customer_number" => conn
+        Admission::Parameter {
+            key, value, since, ..
+        } if key == "_customer_number" => conn
             .prepare_cached(
                 "SELECT COUNT(*) FROM lookups l JOIN callbacks c ON c.seq = l.seq \
                  WHERE l.key = '_customer_number' AND l.value = ?1 AND c.service = ?2 AND c.created_at >= ?3",
             )?
             .query_row(params![value, service, since], |r| r.get(0))?,
-        Admission::Parameter { key, value, since, .. } => conn
+        Admission::Parameter {
+            key, value, since, ..
+        } => conn
             .prepare_cached(
                 "SELECT COUNT(*) FROM callbacks WHERE service = ?1 AND created_at >= ?2 \
                  AND json_extract(properties, '$.\"' || ?3 || '\"') = ?4",
             )?
             .query_row(params![service, since, key, value], |r| r.get(0))?,
-        Admission::Capacity { from, to, exclude, .. } => conn
-            .prepare_cached(
-                "SELECT COUNT(*) FROM callbacks WHERE service = ?1 AND desired_time >= ?2 AND desired_time < ?3 \
-                 AND NOT (state = 'COMPLETED' AND reason IN ('CANCELLED', 'CANCELLED_BY_ADMIN')) \
-                 AND id IS NOT ?4",
-            )?
-            .query_row(params![service, from, to, exclude], |r| r.get(0))?,
+        Admission::Capacity {
+            from, to, exclude, ..
+        } => {
+            let booked: i64 = conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM callbacks WHERE service = ?1 AND desired_time >= ?2 AND desired_time < ?3 \
+                     AND NOT (state = 'COMPLETED' AND reason IN ('CANCELLED', 'CANCELLED_BY_ADMIN'))",
+                )?
+                .query_row(params![service, from, to], |r| r.get(0))?;
+            // A reschedule's own booking does not count against its new slot.
+            let own: i64 = match exclude {
+                Some(id) => conn
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM callbacks WHERE id = ?1 AND service = ?2 AND desired_time >= ?3 \
+                         AND desired_time < ?4 AND NOT (state = 'COMPLETED' AND reason IN ('CANCELLED', 'CANCELLED_BY_ADMIN'))",
+                    )?
+                    .query_row(params![id, service, from, to], |r| r.get(0))?,
+                None => 0,
+            };
+            booked - own
+        }
     };
     Ok(u32::try_from(count).unwrap_or(u32::MAX))
 }
