@@ -15,7 +15,7 @@ use crate::callback::service::Recovery;
 use crate::callback::{Callbacks, scheduler};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StorageConfig};
-use crate::routing::{AlwaysRegistered, Routing, RoutingConfig, WaitEstimator};
+use crate::routing::{AlwaysRegistered, Routing, WaitEstimator};
 use crate::store::{SqliteStore, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -62,11 +62,7 @@ impl Builder {
         };
         let config = Arc::new(self.config);
         let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let routing = Routing::new(
-            RoutingConfig::default(),
-            clock.clone(),
-            Arc::new(AlwaysRegistered),
-        );
+        let routing = Routing::new(config.routing.clone(), clock.clone(), Arc::new(AlwaysRegistered));
         let callbacks = Arc::new(Callbacks::new(
             config.clone(),
             store,
@@ -84,6 +80,8 @@ impl Builder {
             .local_addr()
             .map_err(|source| StartError::Listen { addr, source })?;
         let scheduler = tokio::spawn(scheduler::run(callbacks.clone()));
+        // Reservation timeouts, wrap-up ends and target timeouts.
+        let routing_timers = tokio::spawn(routing.clone().run_timers(std::time::Duration::from_secs(1)));
         let (stop, stopped) = oneshot::channel::<()>();
         let app = crate::api::app(callbacks.clone());
         let http = tokio::spawn(async move {
@@ -107,6 +105,7 @@ impl Builder {
             stop: Some(stop),
             http: Some(http),
             scheduler,
+            routing_timers,
         })
     }
 }
@@ -119,6 +118,7 @@ pub struct Server {
     stop: Option<oneshot::Sender<()>>,
     http: Option<JoinHandle<()>>,
     scheduler: JoinHandle<()>,
+    routing_timers: JoinHandle<()>,
 }
 
 impl Server {
@@ -159,6 +159,8 @@ impl Server {
         }
         self.wait().await;
         self.scheduler.abort();
+        self.routing_timers.abort();
+        let _ = (&mut self.routing_timers).await;
         let _ = (&mut self.scheduler).await;
     }
 }

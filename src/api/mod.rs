@@ -99,9 +99,16 @@ pub fn app(callbacks: Arc<Callbacks>) -> NormalizePath<Router> {
             "/genesys/1/admin/api-keys/validate",
             post(admin::api_key_validate),
         );
+    let agent_routes = state
+        .callbacks
+        .engine()
+        .routing()
+        .map(agents::routes)
+        .unwrap_or_default();
     let router = Router::new()
         .merge(service_routes)
         .merge(admin_routes)
+        .merge(agent_routes)
         .fallback(|| async { response::plain(StatusCode::NOT_FOUND, "Not Found") })
         .with_state(state)
         .layer(CatchPanicLayer::custom(response::panic_response))

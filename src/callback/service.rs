@@ -158,6 +158,10 @@ impl Callbacks {
         }
     }
 
+    pub fn engine(&self) -> &Arc<dyn Engine> {
+        &self.engine
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }

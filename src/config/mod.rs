@@ -71,6 +71,8 @@ pub struct Config {
     pub number_rules: BTreeMap<String, NumberRule>,
     /// API keys; when any is configured, the service routes require `x-api-key`.
     pub api_keys: Vec<ApiKey>,
+    /// Agents, agent groups and routing settings (`[[agent]]`, `[agent_group.*]`, `[routing]`).
+    pub routing: crate::routing::RoutingConfig,
     /// Conditions reported at request time, listed by `config check`.
     pub warnings: Vec<String>,
 }
@@ -167,6 +169,9 @@ impl Config {
             "patterns",
             "number_rule",
             "api_key",
+            "agent",
+            "agent_group",
+            "routing",
         ])?;
 
         let http_t = top.table("http")?;
@@ -250,6 +255,13 @@ impl Config {
             number_rules.insert(name.clone(), NumberRule::parse(file, &name, &table)?);
         }
         let api_keys = rules::api_keys(file, &root)?;
+        let routing =
+            crate::routing::RoutingConfig::from_table(&root).map_err(|problem| ConfigError::Invalid {
+                file: file.to_string(),
+                section: "routing".into(),
+                option: String::new(),
+                problem,
+            })?;
 
         let mut services = BTreeMap::new();
         for (name, table) in top.named_tables("service")? {
@@ -272,6 +284,7 @@ impl Config {
             patterns,
             number_rules,
             api_keys,
+            routing,
             warnings,
         })
     }
