@@ -23,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
         }
         m.stamp_received("127.0.0.1:5060".parse().expect("static address"));
         let r = msg::response_to(&m, 200, "OK", Some("t"), &[], None);
-        assert!(msg::parse(&r).is_ok(), "our response to a parsed message must parse");
+        assert!(
+            msg::parse(&r).is_ok(),
+            "our response to a parsed message must parse"
+        );
         let _ = sdp::parse(&m.body);
     }
     let _ = sdp::parse(data);
