@@ -17,6 +17,8 @@
 //! - [`dtmf`]: RFC 4733 telephone-events, receive and send.
 //! - [`treatment`]: load, resample, encode, cache and play WAV treatments; the option forms of
 //!   spec 20 §2; `treatments check` reports through [`treatment::inspect`].
+//! - [`cpd`]: call-progress detection (human, machine and beep, fax, busy, ringback, SIT,
+//!   silence) with the evidence behind each decision.
 //!
 //! The per-frame paths (G.711, RTP build/parse, jitter buffer, treatment playback) do not
 //! allocate: treatments are decoded, resampled and encoded once and shared through `Arc`.
