@@ -72,3 +72,67 @@ fn treatments_check_passes_shipped_files_and_fails_bad_ones() {
     assert_eq!(code, 1);
     assert!(out.contains("2 cannot be played"), "{out}");
 }
+
+/// A 16-bit mono 8 kHz PCM WAV file.
+fn write_wav(path: &std::path::Path, samples: &[i16]) {
+    let data_len = (samples.len() * 2) as u32;
+    let mut bytes = Vec::with_capacity(44 + samples.len() * 2);
+    bytes.extend_from_slice(b"RIFF");
+    bytes.extend_from_slice(&(36 + data_len).to_le_bytes());
+    bytes.extend_from_slice(b"WAVEfmt ");
+    bytes.extend_from_slice(&16u32.to_le_bytes());
+    bytes.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    bytes.extend_from_slice(&1u16.to_le_bytes()); // mono
+    bytes.extend_from_slice(&8000u32.to_le_bytes());
+    bytes.extend_from_slice(&16000u32.to_le_bytes());
+    bytes.extend_from_slice(&2u16.to_le_bytes());
+    bytes.extend_from_slice(&16u16.to_le_bytes());
+    bytes.extend_from_slice(b"data");
+    bytes.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        bytes.extend_from_slice(&s.to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn cpd_analyze_prints_one_json_line_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // US busy: 480 + 620 Hz, 0.5 s on / 0.5 s off, for 6 s.
+    let busy: Vec<i16> = (0..48_000)
+        .map(|n| {
+            if (n / 4000) % 2 == 1 {
+                return 0;
+            }
+            let t = n as f64 / 8000.0;
+            let v = (2.0 * std::f64::consts::PI * 480.0 * t).sin()
+                + (2.0 * std::f64::consts::PI * 620.0 * t).sin();
+            (v * 4000.0) as i16
+        })
+        .collect();
+    let busy_path = dir.path().join("busy.wav");
+    write_wav(&busy_path, &busy);
+    let silent_path = dir.path().join("silent.wav");
+    write_wav(&silent_path, &vec![0i16; 8000 * 8]);
+    let (code, out, err) = boomerang(&[
+        "cpd",
+        "analyze",
+        busy_path.to_str().unwrap(),
+        silent_path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect(l)).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[0]["file"], "busy.wav");
+    assert_eq!(lines[0]["class"], "busy", "{}", lines[0]);
+    assert!(
+        lines[0]["decision_ms"].as_u64().is_some_and(|ms| ms <= 2_000),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0]["evidence"].is_object());
+    assert_eq!(lines[1]["class"], "silence", "{}", lines[1]);
+    let (code, _, err) = boomerang(&["cpd", "analyze", "/nonexistent.wav"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("nonexistent.wav"), "{err}");
+}
