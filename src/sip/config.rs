@@ -1,5 +1,5 @@
 //! Telephony configuration: trunks, agent accounts and media settings, parsed from the server's
-//! TOML (`[telephony]`, `[[trunks]]`, `[[agents]]`). Errors are values naming the field.
+//! TOML (`[telephony]`, `[[trunks]]`, `[[sip_accounts]]`). Errors are values naming the field.
 //!
 //! ```toml
 //! [telephony]
@@ -22,10 +22,10 @@
 //! failover = "backup"         # trunk tried next on 503 or timeout
 //! ring_timeout_s = 30         # _ixn_createcall_timeout
 //!
-//! [[agents]]
+//! [[sip_accounts]]
 //! user = "agent1"             # registers with digest
 //! password = "secret"
-//! [[agents]]
+//! [[sip_accounts]]
 //! user = "agent2"
 //! uri = "sip:agent2@127.0.0.1:5080"   # static agent, no registration
 //! ```
@@ -242,8 +242,8 @@ pub fn parse(root: &toml::Table) -> Result<TelephonyConfig, ConfigError> {
             ));
         }
     }
-    for (i, t) in tables(root, "agents")?.into_iter().enumerate() {
-        let path = format!("agents[{i}]");
+    for (i, t) in tables(root, "sip_accounts")?.into_iter().enumerate() {
+        let path = format!("sip_accounts[{i}]");
         let user = str_field(t, "user", &path)?.ok_or_else(|| err(format!("{path}.user"), "required"))?;
         let password = str_field(t, "password", &path)?;
         let uri = str_field(t, "uri", &path)?;
@@ -280,10 +280,10 @@ ring_timeout_s = 20
 [[trunks]]
 name = "backup"
 address = "127.0.0.1:5064"
-[[agents]]
+[[sip_accounts]]
 user = "agent1"
 password = "s"
-[[agents]]
+[[sip_accounts]]
 user = "agent2"
 uri = "sip:agent2@127.0.0.1:5080"
 "#,
@@ -316,6 +316,6 @@ uri = "sip:agent2@127.0.0.1:5080"
             "trunks.a.failover"
         );
         assert_eq!(bad("[telephony]\nrtp_ports = \"9-5\"\n"), "telephony.rtp_ports");
-        assert_eq!(bad("[[agents]]\nuser = \"a\"\n"), "agents[0]");
+        assert_eq!(bad("[[sip_accounts]]\nuser = \"a\"\n"), "sip_accounts[0]");
     }
 }
