@@ -107,6 +107,13 @@ fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, R
     }
 }
 
+/// A JSON-object request body, size-limited.
+#[allow(clippy::result_large_err)]
+async fn json_body(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Map<String, Value>, Response> {
+    let body = read_body(body, app.body_limit()).await?;
+    json_object(headers, &body)
+}
+
 /// A key that must hold an array of strings (or be absent).
 fn string_array(map: &Map<String, Value>, key: &str) -> Result<Vec<String>, CallbackError> {
     match map.get(key) {
@@ -134,11 +141,7 @@ pub async fn bulk_delete(State(app): State<AppState>, headers: HeaderMap, body: 
         Ok(u) => u.name.clone(),
         Err(r) => return r,
     };
-    let body = match read_body(body, app.body_limit()).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let map = match json_object(&headers, &body) {
+    let map = match json_body(&app, &headers, body).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -215,11 +218,7 @@ pub async fn report_cancelled(State(app): State<AppState>, headers: HeaderMap, b
     if let Err(r) = authorize(&app, &headers, Need::Read) {
         return r;
     }
-    let body = match read_body(body, app.body_limit()).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let map = match json_object(&headers, &body) {
+    let map = match json_body(&app, &headers, body).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -263,11 +262,7 @@ pub async fn number_check(State(app): State<AppState>, headers: HeaderMap, body:
     if let Err(r) = authorize(&app, &headers, Need::Read) {
         return r;
     }
-    let body = match read_body(body, app.body_limit()).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let map = match json_object(&headers, &body) {
+    let map = match json_body(&app, &headers, body).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -319,11 +314,7 @@ pub async fn number_rule_test(
     if let Err(r) = authorize(&app, &headers, Need::Read) {
         return r;
     }
-    let body = match read_body(body, app.body_limit()).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let map = match json_object(&headers, &body) {
+    let map = match json_body(&app, &headers, body).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -353,11 +344,7 @@ pub async fn api_key_validate(State(app): State<AppState>, headers: HeaderMap, b
     if let Err(r) = authorize(&app, &headers, Need::Administer) {
         return r;
     }
-    let body = match read_body(body, app.body_limit()).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let map = match json_object(&headers, &body) {
+    let map = match json_body(&app, &headers, body).await {
         Ok(m) => m,
         Err(r) => return r,
     };

@@ -14,6 +14,21 @@ use super::views;
 use crate::callback::CallbackError;
 use crate::callback::validate::{Access, check_service};
 
+/// The parameters of a start or update request, after the service check that comes first
+/// (spec 40 §6.1 steps 1-2): the refusal is the finished response.
+#[allow(clippy::result_large_err)]
+async fn write_params(
+    app: &AppState,
+    service: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<crate::callback::Params, Response> {
+    check_service(app.callbacks.config(), service, Access::Write).map_err(|e| error(&e))?;
+    let body = read_body(body, app.body_limit()).await?;
+    decode(headers, query, body).await
+}
+
 /// R1: `POST /genesys/1/service/callback/{service}`.
 pub async fn start(
     State(app): State<AppState>,
@@ -22,14 +37,7 @@ pub async fn start(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(e) = check_service(app.callbacks.config(), &service, Access::Write) {
-        return error(&e);
-    }
-    let body = match read_body(body, app.body_limit()).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let params = match decode(&headers, query.as_deref(), body).await {
+    let params = match write_params(&app, &service, query.as_deref(), &headers, body).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -86,14 +94,7 @@ pub async fn update(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(e) = check_service(app.callbacks.config(), &service, Access::Write) {
-        return error(&e);
-    }
-    let body = match read_body(body, app.body_limit()).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let params = match decode(&headers, query.as_deref(), body).await {
+    let params = match write_params(&app, &service, query.as_deref(), &headers, body).await {
         Ok(p) => p,
         Err(r) => return r,
     };
