@@ -73,6 +73,9 @@ pub struct Config {
     pub api_keys: Vec<ApiKey>,
     /// Agents, agent groups and routing settings (`[[agent]]`, `[agent_group.*]`, `[routing]`).
     pub routing: crate::routing::RoutingConfig,
+    /// Trunks, agent SIP accounts and media settings (`[telephony]`, `[[trunks]]`,
+    /// `[[sip_accounts]]`).
+    pub telephony: crate::sip::config::TelephonyConfig,
     /// Conditions reported at request time, listed by `config check`.
     pub warnings: Vec<String>,
 }
@@ -172,6 +175,9 @@ impl Config {
             "agent",
             "agent_group",
             "routing",
+            "telephony",
+            "trunks",
+            "sip_accounts",
         ])?;
 
         let http_t = top.table("http")?;
@@ -262,6 +268,12 @@ impl Config {
                 option: String::new(),
                 problem,
             })?;
+        let telephony = crate::sip::config::parse(&root).map_err(|e| ConfigError::Invalid {
+            file: file.to_string(),
+            section: "telephony".into(),
+            option: e.field,
+            problem: e.message,
+        })?;
 
         let mut services = BTreeMap::new();
         for (name, table) in top.named_tables("service")? {
@@ -285,6 +297,7 @@ impl Config {
             number_rules,
             api_keys,
             routing,
+            telephony,
             warnings,
         })
     }
