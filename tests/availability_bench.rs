@@ -1,5 +1,5 @@
 //! Availability latency harness (not a pass/fail test; ignored by default). Figures go to
-//! BENCHMARKS-calendar.md. Run with:
+//! BENCHMARKS.md (section "Availability latency"). Run with:
 //!
 //! ```text
 //! cargo test --release -p boomerang --test availability_bench -- --ignored --nocapture
