@@ -151,6 +151,7 @@ fn session(id: &str, priority: i64, accepted_at: i64) -> Session {
         accepted_at,
         wait_for_agent: true,
         agent_preview: false,
+        routing: Default::default(),
     }
 }
 

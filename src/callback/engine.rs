@@ -18,7 +18,8 @@ use async_trait::async_trait;
 
 use crate::clock::Millis;
 use crate::routing::Routing;
-use crate::routing::router::Enqueue;
+use crate::routing::router::{Enqueue, Mode};
+use crate::routing::target::TargetList;
 
 /// What the engine needs to run one session.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +38,22 @@ pub struct Session {
     pub wait_for_agent: bool,
     /// `_agent_preview`.
     pub agent_preview: bool,
+    /// The callback's own routing options.
+    pub routing: RoutingOptions,
+}
+
+/// A callback's routing options, from its record (absent: the virtual queue's configuration).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoutingOptions {
+    /// `_target`: one target or the seed's JSON list.
+    pub target: Option<String>,
+    /// `(_urs_vq_priority_increment, _urs_vq_priority_increment_interval)`.
+    pub priority_increment: Option<(i64, i64)>,
+    /// `_max_transfer_to_agent_attempts`.
+    pub max_transfer_attempts: Option<u32>,
+    /// Dial the customer first and reserve an agent once the customer is on the line
+    /// (`_wait_for_agent=false`, customer first); otherwise reserve the agent first.
+    pub customer_first: bool,
 }
 
 /// The dialog an engine may return for an immediate start (R1's `ID`, `Action`, `Text`, `OkTitle`).
@@ -177,11 +194,25 @@ impl SessionTable {
                 callback_id: session.callback_id.clone(),
                 queue: session.queue.clone(),
                 priority: session.priority,
-                priority_increment: None,
+                priority_increment: session.routing.priority_increment,
                 age_origin: session.accepted_at,
-                target: None,
-                mode: Default::default(),
-                max_attempts: None,
+                target: session
+                    .routing
+                    .target
+                    .as_deref()
+                    .and_then(|t| match TargetList::parse(t) {
+                        Ok(list) => Some(Arc::new(list)),
+                        Err(e) => {
+                            tracing::warn!(callback = session.callback_id, "_target '{t}' ignored: {e}");
+                            None
+                        }
+                    }),
+                mode: if session.routing.customer_first {
+                    Mode::CustomerFirst
+                } else {
+                    Mode::ReserveFirst
+                },
+                max_attempts: session.routing.max_transfer_attempts,
             });
         }
         self.sessions().insert(
@@ -298,6 +329,7 @@ mod tests {
             accepted_at,
             wait_for_agent: false,
             agent_preview: false,
+            routing: Default::default(),
         }
     }
 

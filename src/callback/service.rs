@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::Params;
 use super::admission::{Admission, admissions, refusal_error};
-use super::engine::{Dialog, Engine, EngineError, QueuePosition, Session};
+use super::engine::{Dialog, Engine, EngineError, QueuePosition, RoutingOptions, Session};
 use super::error::{CallbackError, CallbackResult, ErrorCode};
 use super::options::{
     check_desired_window, check_keys, check_number_rules_configured, is_immediate, merge_request,
@@ -250,6 +250,23 @@ impl Callbacks {
             accepted_at: record.time_scheduled,
             wait_for_agent: option_flag(p, "_wait_for_agent"),
             agent_preview: option_flag(p, "_agent_preview"),
+            routing: RoutingOptions {
+                target: p.get("_target").filter(|t| !t.trim().is_empty()).cloned(),
+                priority_increment: option_i64(p, "_urs_vq_priority_increment").map(|step| {
+                    (
+                        step,
+                        option_i64(p, "_urs_vq_priority_increment_interval")
+                            .unwrap_or(60)
+                            .max(1),
+                    )
+                }),
+                max_transfer_attempts: option_i64(p, "_max_transfer_to_agent_attempts")
+                    .and_then(|n| u32::try_from(n).ok()),
+                customer_first: !option_flag(p, "_wait_for_agent")
+                    && !p
+                        .get("_userterminated_first_connect_party")
+                        .is_some_and(|v| v.eq_ignore_ascii_case("AGENT")),
+            },
         }
     }
 
