@@ -42,7 +42,10 @@ CREATE INDEX callbacks_service_created ON callbacks(service, created_at);
 -- Covers the slot counts (capacity admission, booked_per_slot) without reading the rows.
 CREATE INDEX callbacks_service_desired ON callbacks(service, desired_time, state, reason);
 CREATE INDEX callbacks_session ON callbacks(session_id) WHERE session_id IS NOT NULL;
-CREATE INDEX callbacks_state_desired ON callbacks(state, desired_time);
+-- Live callbacks only (sessions to restore, live-callback throttles, watermarks): a
+-- scheduled callback, the bulk of the inserts, never touches it.
+CREATE INDEX callbacks_live ON callbacks(service, state)
+    WHERE state IN ('QUEUED', 'ROUTING', 'PROCESSING', 'PAUSED');
 CREATE TABLE lookups (
     key   TEXT NOT NULL,
     value TEXT NOT NULL,
@@ -64,9 +67,9 @@ const MAX_IDLE_READERS: usize = 8;
 /// Page cache of each connection, KiB.
 const CACHE_KIB: i64 = 65536;
 /// WAL size (frames) at which the writer completes a checkpoint so the WAL restarts.
-const WAL_RESTART_FRAMES: i64 = 2000;
+const WAL_RESTART_FRAMES: i64 = 1000;
 /// How often committed WAL frames are checkpointed.
-const CHECKPOINT_PERIOD: std::time::Duration = std::time::Duration::from_millis(50);
+const CHECKPOINT_PERIOD: std::time::Duration = std::time::Duration::from_millis(10);
 /// Most records a lookup returns.
 pub const MAX_LOOKUP_RESULTS: usize = 10_000;
 
@@ -643,7 +646,7 @@ impl Store for SqliteStore {
     async fn in_session(&self) -> Result<Vec<CallbackRecord>, StoreError> {
         self.read(|conn| {
             let sql =
-                format!("SELECT {COLUMNS} FROM callbacks WHERE state NOT IN ('SCHEDULED', 'COMPLETED')");
+                format!("SELECT {COLUMNS} FROM callbacks WHERE state IN ({LIVE_STATES})");
             query_records(conn, &sql, [])
         })
         .await
