@@ -645,8 +645,7 @@ impl Store for SqliteStore {
 
     async fn in_session(&self) -> Result<Vec<CallbackRecord>, StoreError> {
         self.read(|conn| {
-            let sql =
-                format!("SELECT {COLUMNS} FROM callbacks WHERE state IN ({LIVE_STATES})");
+            let sql = format!("SELECT {COLUMNS} FROM callbacks WHERE state IN ({LIVE_STATES})");
             query_records(conn, &sql, [])
         })
         .await
