@@ -24,6 +24,20 @@ fn with_returned_keys(
     Value::Object(item)
 }
 
+/// R10: one item of the outstanding callbacks of a queue.
+pub fn queue_item(record: &CallbackRecord, returned_keys: &[String]) -> Value {
+    let mut item = Map::new();
+    insert_opt(&mut item, "_customer_number", record.customer_number.as_ref());
+    item.insert("_callback_state".into(), record.state.as_str().into());
+    item.insert("_desired_time".into(), format_iso(record.desired_time).into());
+    item.insert("_id".into(), record.id.clone().into());
+    item.insert(
+        "url".into(),
+        format!("/1/service/callback/{}/{}", record.service, record.id).into(),
+    );
+    with_returned_keys(item, record, returned_keys)
+}
+
 fn insert_opt(item: &mut Map<String, Value>, key: &str, value: Option<&String>) {
     if let Some(v) = value {
         item.insert(key.into(), v.clone().into());

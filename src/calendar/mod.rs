@@ -29,6 +29,7 @@ use serde_json::{Map, Value};
 pub use capacity::{CapacityRule, UNLIMITED};
 pub use hours::{is_open_at, open_intervals};
 
+use crate::callback::options::option_flag;
 use crate::callback::{CallbackError, ErrorCode};
 use crate::clock::Millis;
 use crate::config::{CalendarConfig, Config};
@@ -89,12 +90,6 @@ pub struct SlotRules<'a> {
 
 fn invalid(service: &str, option: &str, problem: impl std::fmt::Display) -> CallbackError {
     CallbackError::bad_configuration(service, format!("Option {option} is invalid: {problem}"))
-}
-
-fn option_flag(options: &BTreeMap<String, String>, key: &str) -> bool {
-    options
-        .get(key)
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 /// `[start, end]` in ISO, as the 40050/40051 messages and `properties.slot` render a slot.

@@ -12,7 +12,7 @@ use super::service::Callbacks;
 use super::state::{State, reason};
 use crate::clock::Millis;
 use crate::store::{ListQuery, LookupQuery, StoreError};
-use crate::time::{format_iso, parse_iso};
+use crate::time::parse_iso;
 
 const HOUR_MS: Millis = 3_600_000;
 const DAY_MS: Millis = 24 * HOUR_MS;
@@ -318,29 +318,6 @@ fn csv_line<'a>(fields: impl Iterator<Item = &'a str>) -> String {
         })
         .collect();
     format!("{}\n", quoted.join(","))
-}
-
-/// R10's item view.
-pub fn queue_item(record: &CallbackRecord, returned_keys: &[String]) -> Value {
-    let mut item = Map::new();
-    if let Some(n) = &record.customer_number {
-        item.insert("_customer_number".into(), n.clone().into());
-    }
-    item.insert("_callback_state".into(), record.state.as_str().into());
-    item.insert("_desired_time".into(), format_iso(record.desired_time).into());
-    item.insert("_id".into(), record.id.clone().into());
-    item.insert(
-        "url".into(),
-        format!("/1/service/callback/{}/{}", record.service, record.id).into(),
-    );
-    for key in returned_keys {
-        if !item.contains_key(key)
-            && let Some(v) = record.field(key)
-        {
-            item.insert(key.clone(), v.into());
-        }
-    }
-    Value::Object(item)
 }
 
 #[cfg(test)]

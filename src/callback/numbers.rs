@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use phonenumber::{PhoneNumber, Type};
 
 use super::error::{CallbackError, CallbackResult, ErrorCode};
-use super::options::check_number_rules_configured;
+use super::options::{check_number_rules_configured, option_flag};
 use crate::config::{Config, NumberRule};
 
 /// What screening said of a number: the rule that decided, and the refusal if any.
@@ -19,12 +19,6 @@ pub struct Screening {
     /// The pattern entry or rule detail that matched, when there is one.
     pub detail: Option<String>,
     pub error: Option<CallbackError>,
-}
-
-fn flag(options: &BTreeMap<String, String>, key: &str) -> bool {
-    options
-        .get(key)
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 fn rejected(service: &str, message: &str) -> CallbackError {
@@ -122,8 +116,8 @@ pub fn screen(config: &Config, service: &str, options: &BTreeMap<String, String>
         .get("_default_country")
         .map(String::as_str)
         .filter(|c| !c.trim().is_empty());
-    let impossible = flag(options, "_disallow_impossible_phone_numbers");
-    let premium = flag(options, "_disallow_premium_phone_numbers");
+    let impossible = option_flag(options, "_disallow_impossible_phone_numbers");
+    let premium = option_flag(options, "_disallow_premium_phone_numbers");
     if impossible || premium {
         let Some(parsed) = parse(number, default_country) else {
             return refuse(

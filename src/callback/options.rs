@@ -103,6 +103,13 @@ pub fn check_number_rules_configured(
     Ok(())
 }
 
+/// Whether an option is set to `true` (case-insensitive).
+pub fn option_flag(options: &BTreeMap<String, String>, key: &str) -> bool {
+    options
+        .get(key)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
 /// Checks that every parameter name is a valid identifier (spec 40 §2.5).
 pub fn check_keys(params: &Params) -> CallbackResult<()> {
     for key in params.keys() {

@@ -17,7 +17,7 @@ use super::engine::{Dialog, Engine, EngineError, QueuePosition, RoutingOptions, 
 use super::error::{CallbackError, CallbackResult, ErrorCode};
 use super::options::{
     check_desired_window, check_keys, check_number_rules_configured, is_immediate, merge_request,
-    normalize_number, service_options,
+    normalize_number, option_flag, service_options,
 };
 use super::record::CallbackRecord;
 use super::scheduler::{RECHECK_MS, TimerKind, Timers};
@@ -91,12 +91,6 @@ fn conflict(id: &str) -> CallbackError {
 
 fn option_i64(options: &BTreeMap<String, String>, key: &str) -> Option<i64> {
     options.get(key).and_then(|v| v.trim().parse().ok())
-}
-
-fn option_flag(options: &BTreeMap<String, String>, key: &str) -> bool {
-    options
-        .get(key)
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 fn parse_time_param(option: &str, text: &str) -> CallbackResult<Millis> {
