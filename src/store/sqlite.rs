@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::types::ToSql;
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params, params_from_iter,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{ListQuery, LookupEntry, LookupQuery, Store, StoreError, TimerSeed};
@@ -297,35 +300,15 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<Outcome, StoreError> {
             lookups,
             admissions,
         } => {
-            for admission in admissions {
-                let count = admission_count(conn, &record.service, admission)?;
-                if !admits(admission, count) {
-                    return Ok(Outcome::Refused(Refusal {
-                        admission: admission.clone(),
-                        count,
-                    }));
-                }
+            if let Some(refusal) = first_refusal(conn, &record.service, admissions)? {
+                return Ok(Outcome::Refused(refusal));
             }
             let mut stmt = conn.prepare_cached(&format!(
                 "INSERT INTO callbacks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
             ))?;
-            let properties = properties_json(record)?;
-            let inserted = stmt.execute(params![
-                record.id,
-                record.service,
-                record.state.as_str(),
-                record.reason,
-                record.customer_number,
-                record.desired_time,
-                record.time_scheduled,
-                record.expiration_time,
-                record.state_changed_at,
-                record.session_id,
-                record.paused_from.map(State::as_str),
-                properties,
-                record.version as i64,
-                record.created_at,
-            ]);
+            let row = RowValues::of(record)?;
+            let created_at: &dyn ToSql = &record.created_at;
+            let inserted = stmt.execute(params_from_iter(row.params().into_iter().chain([created_at])));
             match inserted {
                 Ok(_) => {}
                 Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
@@ -341,40 +324,17 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<Outcome, StoreError> {
             lookups,
             admissions,
         } => {
-            for admission in admissions {
-                let count = admission_count(conn, &record.service, admission)?;
-                if !admits(admission, count) {
-                    return Ok(Outcome::Refused(Refusal {
-                        admission: admission.clone(),
-                        count,
-                    }));
-                }
+            if let Some(refusal) = first_refusal(conn, &record.service, admissions)? {
+                return Ok(Outcome::Refused(refusal));
             }
             let mut stmt = conn.prepare_cached(
                 "UPDATE callbacks SET service = ?2, state = ?3, reason = ?4, customer_number = ?5, desired_time = ?6, \
                  time_scheduled = ?7, expiration_time = ?8, state_changed_at = ?9, session_id = ?10, paused_from = ?11, \
                  properties = ?12, version = version + 1 WHERE id = ?1 AND version = ?13 RETURNING seq",
             )?;
-            let properties = properties_json(record)?;
+            let row = RowValues::of(record)?;
             let seq: Option<i64> = stmt
-                .query_row(
-                    params![
-                        record.id,
-                        record.service,
-                        record.state.as_str(),
-                        record.reason,
-                        record.customer_number,
-                        record.desired_time,
-                        record.time_scheduled,
-                        record.expiration_time,
-                        record.state_changed_at,
-                        record.session_id,
-                        record.paused_from.map(State::as_str),
-                        properties,
-                        record.version as i64,
-                    ],
-                    |r| r.get(0),
-                )
+                .query_row(params_from_iter(row.params()), |r| r.get(0))
                 .optional()?;
             if let Some(seq) = seq {
                 add_lookups(conn, seq, lookups)?;
@@ -405,6 +365,65 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<Outcome, StoreError> {
 const LIVE_STATES: &str = "'QUEUED', 'ROUTING', 'PROCESSING', 'PAUSED'";
 
 /// How many stored records count against an admission.
+/// The first of `admissions` the stored callbacks of `service` refuse, with the count seen.
+fn first_refusal(
+    conn: &Connection,
+    service: &str,
+    admissions: &[Admission],
+) -> Result<Option<Refusal>, StoreError> {
+    for admission in admissions {
+        let count = admission_count(conn, service, admission)?;
+        if !admits(admission, count) {
+            return Ok(Some(Refusal {
+                admission: admission.clone(),
+                count,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// A record's values for `?1`..`?13`: the [`COLUMNS`] but `created_at`, in that order (the
+/// INSERT binds `created_at` as `?14`; the UPDATE matches the version in `?13`).
+struct RowValues<'a> {
+    record: &'a CallbackRecord,
+    state: &'static str,
+    paused_from: Option<&'static str>,
+    properties: String,
+    version: i64,
+}
+
+impl<'a> RowValues<'a> {
+    fn of(record: &'a CallbackRecord) -> Result<Self, StoreError> {
+        Ok(RowValues {
+            record,
+            state: record.state.as_str(),
+            paused_from: record.paused_from.map(State::as_str),
+            properties: properties_json(record)?,
+            version: record.version as i64,
+        })
+    }
+
+    fn params(&self) -> [&dyn ToSql; 13] {
+        let r = self.record;
+        [
+            &r.id,
+            &r.service,
+            &self.state,
+            &r.reason,
+            &r.customer_number,
+            &r.desired_time,
+            &r.time_scheduled,
+            &r.expiration_time,
+            &r.state_changed_at,
+            &r.session_id,
+            &self.paused_from,
+            &self.properties,
+            &self.version,
+        ]
+    }
+}
+
 fn admission_count(conn: &Connection, service: &str, admission: &Admission) -> Result<u32, StoreError> {
     let count: i64 = match admission {
         Admission::InQueue { number, .. } => conn
