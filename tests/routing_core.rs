@@ -63,6 +63,7 @@ fn enq(session: &str, queue: &str, priority: i64, age: i64) -> Enqueue {
         target: None,
         mode: Mode::ReserveFirst,
         max_attempts: None,
+        confirm_timeout_secs: None,
     }
 }
 
