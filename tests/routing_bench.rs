@@ -162,6 +162,49 @@ fn reservations_per_second_and_ewt_query_cost() {
             runs,
         );
     }
+    // The price of the O(1) urs2 query, paid on the write path: a callback whose target list
+    // no other waiting callback has (a new distinct list: the matching agents join the
+    // queue's urs2 set, O(agents)) enters and leaves the queue. Agents are all busy, so no
+    // reservation is decided here.
+    let lists: Vec<Arc<TargetList>> = (0..1000)
+        .map(|n| Arc::new(TargetList::parse(&format!("Billing>{} | Loans>{n}", n % 10)).unwrap()))
+        .collect();
+    // VQ0 has been asked for urs2 (its urs2 sets are kept); VQ_urs_only never was.
+    for queue in ["VQ0", "VQ_urs_only"] {
+        let mut runs = Vec::new();
+        for _ in 0..5 {
+            let start = Instant::now();
+            for (n, t) in lists.iter().enumerate() {
+                r.enqueue(
+                    Enqueue {
+                        session_id: format!("distinct{n}"),
+                        callback_id: format!("distinct{n}"),
+                        queue: queue.into(),
+                        priority: 0,
+                        priority_increment: None,
+                        age_origin: now,
+                        target: Some(t.clone()),
+                        mode: Mode::ReserveFirst,
+                        max_attempts: None,
+                        confirm_timeout_secs: None,
+                    },
+                    now,
+                );
+                r.remove(&format!("distinct{n}"), now);
+            }
+            runs.push(start.elapsed().as_secs_f64() * 1e6 / lists.len() as f64);
+        }
+        // The first pass meets each list for the first time; later passes meet lists whose
+        // matching agents are remembered.
+        println!(
+            "enqueue + remove, new distinct target list, {queue} ({AGENTS} agents): first pass {:.3} us",
+            runs.first().copied().unwrap_or(0.0)
+        );
+        report(
+            &format!("enqueue + remove, target list seen before, {queue} ({AGENTS} agents)"),
+            runs.split_off(1),
+        );
+    }
     r.check_invariants().unwrap();
 }
 

@@ -6,6 +6,7 @@
 //! only if S is waiting in a queue holding reservation R on that agent; a `Busy` agent is on
 //! exactly one call. Every transition keeps both sides in step.
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound::{Excluded, Unbounded};
@@ -312,14 +313,21 @@ struct Queue {
     answer_ms_total: i64,
     /// Distinct target lists of waiting entries (by text), with counts: urs2's agent set.
     targets: HashMap<String, (Arc<TargetList>, usize)>,
-    /// urs2 while calls with targets wait: agent → number of the distinct waiting target
-    /// lists it matches, and the sum of those agents' rates.
-    urs2_waiting: HashMap<usize, u32>,
-    urs2_waiting_rate: i128,
-    /// urs2 otherwise: agents that served the queue or match its configured target, and the
-    /// sum of their rates.
-    urs2_idle: HashSet<usize>,
-    urs2_idle_rate: i128,
+    /// urs2's agent sets, built at the first urs2 query of the queue and kept up to date
+    /// from then on (a queue only ever asked with `urs` pays nothing for them).
+    urs2: RefCell<Option<Urs2Sets>>,
+}
+
+/// The agents serving a queue for urs2, with the sums of their rates.
+#[derive(Debug, Clone, Default)]
+struct Urs2Sets {
+    /// While calls with targets wait: agent → number of the distinct waiting target lists it
+    /// matches.
+    waiting: HashMap<usize, u32>,
+    waiting_rate: i128,
+    /// Otherwise: agents that served the queue or match its configured target.
+    idle: HashSet<usize>,
+    idle_rate: i128,
 }
 
 /// Per-queue statistics (admin view and EWT).
@@ -374,7 +382,13 @@ pub struct Router {
     pass: u64,
     /// Every group name some agent belongs to (a bare target name is a group if listed).
     group_names: HashSet<String>,
+    /// The agents each target list (by text) matches: agents' skills and groups do not
+    /// change, so a list that comes back costs no matching.
+    matching: HashMap<String, Arc<[usize]>>,
 }
+
+/// Target lists whose matching agents are remembered (the memory is dropped when full).
+const MAX_MATCHING_CACHED: usize = 4096;
 
 impl Router {
     pub fn new(cfg: RoutingConfig) -> Router {
@@ -418,44 +432,48 @@ impl Router {
             next_reservation: 1,
             pass: 0,
             group_names,
+            matching: HashMap::new(),
         };
         // Configured queues exist from the start: statistics and EWT know them.
         let names: Vec<String> = r.cfg.queues.keys().cloned().collect();
         for name in names {
-            let q = r.new_queue(&name);
+            let q = r.new_queue();
             r.queues.insert(name, q);
         }
         r
     }
 
-    fn new_queue(&self, name: &str) -> Queue {
-        let configured = self.cfg.queues.get(name).and_then(|c| c.target.as_ref());
-        let urs2_idle: HashSet<usize> = match configured {
-            Some(t) => self
-                .agents
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| self.list_matches(a, t))
-                .map(|(i, _)| i)
-                .collect(),
-            None => HashSet::new(),
-        };
-        let urs2_idle_rate = urs2_idle
-            .iter()
-            .filter_map(|&i| self.agents.get(i))
-            .map(|a| a.rate)
-            .sum();
+    fn new_queue(&self) -> Queue {
         Queue {
             order: BTreeSet::new(),
             distributed: Window::new(self.cfg.ewt_window),
             distributed_count: 0,
             answer_ms_total: 0,
             targets: HashMap::new(),
-            urs2_waiting: HashMap::new(),
-            urs2_waiting_rate: 0,
-            urs2_idle,
-            urs2_idle_rate,
+            urs2: RefCell::new(None),
         }
+    }
+
+    /// urs2's agent sets of `queue` built from scratch: O(agents × distinct target lists).
+    fn build_urs2(&self, name: &str, q: &Queue) -> Urs2Sets {
+        let configured = self.cfg.queues.get(name).and_then(|c| c.target.as_ref());
+        let mut sets = Urs2Sets::default();
+        for (i, a) in self.agents.iter().enumerate() {
+            let n = q
+                .targets
+                .values()
+                .filter(|(t, _)| self.list_matches(a, t))
+                .count() as u32;
+            if n > 0 {
+                sets.waiting.insert(i, n);
+                sets.waiting_rate += a.rate;
+            }
+            if a.served.contains(name) || configured.is_some_and(|t| self.list_matches(a, t)) {
+                sets.idle.insert(i);
+                sets.idle_rate += a.rate;
+            }
+        }
+        sets
     }
 
     pub fn config(&self) -> &RoutingConfig {
@@ -622,7 +640,7 @@ impl Router {
             entry.active = vec![first];
         }
         if !self.queues.contains_key(&entry.queue) {
-            let q = self.new_queue(&entry.queue);
+            let q = self.new_queue();
             self.queues.insert(entry.queue.clone(), q);
         }
         let mut appeared = None;
@@ -630,15 +648,18 @@ impl Router {
             queue.order.insert(entry.key());
             if let Some(t) = &entry.targets {
                 let text = format!("{:?}", t.steps);
-                let slot = queue.targets.entry(text).or_insert_with(|| (t.clone(), 0));
+                let slot = queue
+                    .targets
+                    .entry(text.clone())
+                    .or_insert_with(|| (t.clone(), 0));
                 slot.1 += 1;
                 if slot.1 == 1 {
-                    appeared = Some(t.clone());
+                    appeared = Some((text, t.clone()));
                 }
             }
         }
-        if let Some(t) = appeared {
-            self.urs2_target_changed(&entry.queue, &t, true);
+        if let Some((text, t)) = appeared {
+            self.urs2_target_changed(&entry.queue, &text, &t, true);
         }
         self.entries.insert(entry.session_id.clone(), entry);
         self.dispatch(now);
@@ -647,27 +668,44 @@ impl Router {
     /// A distinct target list appeared in (`added`) or left the waiting calls of `queue`:
     /// the agents matching it join or leave the queue's urs2 set. O(agents), on the write
     /// path only, so that an EWT query is O(1).
-    fn urs2_target_changed(&mut self, queue: &str, t: &TargetList, added: bool) {
-        let matching: Vec<(usize, i128)> = self
-            .agents
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| self.list_matches(a, t))
-            .map(|(i, a)| (i, a.rate))
-            .collect();
-        let Some(q) = self.queues.get_mut(queue) else { return };
-        for (i, rate) in matching {
+    fn urs2_target_changed(&mut self, queue: &str, text: &str, t: &TargetList, added: bool) {
+        if self.queues.get(queue).is_none_or(|q| q.urs2.borrow().is_none()) {
+            return;
+        }
+        let matching = match self.matching.get(text) {
+            Some(m) => m.clone(),
+            None => {
+                let m: Arc<[usize]> = self
+                    .agents
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| self.list_matches(a, t))
+                    .map(|(i, _)| i)
+                    .collect();
+                if self.matching.len() >= MAX_MATCHING_CACHED {
+                    self.matching.clear();
+                }
+                self.matching.insert(text.to_string(), m.clone());
+                m
+            }
+        };
+        let agents = &self.agents;
+        let Some(u) = self.queues.get_mut(queue).and_then(|q| q.urs2.get_mut().as_mut()) else {
+            return;
+        };
+        for &i in matching.iter() {
+            let rate = agents.get(i).map_or(0, |a| a.rate);
             if added {
-                let n = q.urs2_waiting.entry(i).or_insert(0);
+                let n = u.waiting.entry(i).or_insert(0);
                 *n += 1;
                 if *n == 1 {
-                    q.urs2_waiting_rate += rate;
+                    u.waiting_rate += rate;
                 }
-            } else if let Some(n) = q.urs2_waiting.get_mut(&i) {
+            } else if let Some(n) = u.waiting.get_mut(&i) {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
-                    q.urs2_waiting.remove(&i);
-                    q.urs2_waiting_rate -= rate;
+                    u.waiting.remove(&i);
+                    u.waiting_rate -= rate;
                 }
             }
         }
@@ -683,12 +721,12 @@ impl Router {
         if delta == 0 {
             return;
         }
-        for q in self.queues.values_mut() {
-            if q.urs2_waiting.contains_key(&i) {
-                q.urs2_waiting_rate += delta;
+        for u in self.queues.values_mut().filter_map(|q| q.urs2.get_mut().as_mut()) {
+            if u.waiting.contains_key(&i) {
+                u.waiting_rate += delta;
             }
-            if q.urs2_idle.contains(&i) {
-                q.urs2_idle_rate += delta;
+            if u.idle.contains(&i) {
+                u.idle_rate += delta;
             }
         }
     }
@@ -718,13 +756,13 @@ impl Router {
                 if let Some(c) = q.targets.get_mut(&text) {
                     c.1 = c.1.saturating_sub(1);
                     if c.1 == 0 {
-                        gone = q.targets.remove(&text).map(|(t, _)| t);
+                        gone = q.targets.remove(&text).map(|(t, _)| (text, t));
                     }
                 }
             }
         }
-        if let Some(t) = gone {
-            self.urs2_target_changed(&entry.queue, &t, false);
+        if let Some((text, t)) = gone {
+            self.urs2_target_changed(&entry.queue, &text, &t, false);
         }
     }
 
@@ -809,10 +847,13 @@ impl Router {
         if first_time {
             // The agent now serves this queue (urs2's idle set) and one more queue (its k).
             let rate = self.agents.get(agent).map_or(0, |a| a.rate);
-            if let Some(q) = self.queues.get_mut(&entry.queue)
-                && q.urs2_idle.insert(agent)
+            if let Some(u) = self
+                .queues
+                .get_mut(&entry.queue)
+                .and_then(|q| q.urs2.get_mut().as_mut())
+                && u.idle.insert(agent)
             {
-                q.urs2_idle_rate += rate;
+                u.idle_rate += rate;
             }
             self.refresh_rate(agent);
         }
@@ -1117,11 +1158,9 @@ impl Router {
                     continue;
                 }
                 let found = self.ready.iter().map(|&(_, i)| i).find(|&i| {
-                    self.agents
-                        .get(i)
-                        .is_some_and(|a| {
-                            a.claim_pass != pass && !entry.excluded.contains(&i) && self.entry_accepts(entry, a)
-                        })
+                    self.agents.get(i).is_some_and(|a| {
+                        a.claim_pass != pass && !entry.excluded.contains(&i) && self.entry_accepts(entry, a)
+                    })
                 });
                 let Some(agent) = found else { continue };
                 if entry.mode == Mode::CustomerFirst && !entry.customer_ready {
@@ -1251,15 +1290,23 @@ impl Router {
 
     /// urs2's time per call of `queue`, `1 / Σ 1/(AHT × k)` over the agents serving it: the
     /// agents the waiting calls' targets name, or (no call with a target waiting) the agents
-    /// that served the queue before and those of its configured target. O(1): the sums are
-    /// kept up to date as agents' statistics and the waiting targets change.
+    /// that served the queue before and those of its configured target. O(1): the sets are
+    /// built at the queue's first urs2 query, then their sums kept up to date as agents'
+    /// statistics and the waiting target lists change.
     fn per_call_secs(&self, queue: &str) -> Option<f64> {
         let q = self.queues.get(queue)?;
-        let rate = if !q.order.is_empty() && !q.targets.is_empty() {
-            q.urs2_waiting_rate
+        let waiting = !q.order.is_empty() && !q.targets.is_empty();
+        if let Some(u) = q.urs2.borrow().as_ref() {
+            let rate = if waiting { u.waiting_rate } else { u.idle_rate };
+            return (rate > 0).then(|| RATE_SCALE / rate as f64);
+        }
+        let sets = self.build_urs2(queue, q);
+        let rate = if waiting {
+            sets.waiting_rate
         } else {
-            q.urs2_idle_rate
+            sets.idle_rate
         };
+        *q.urs2.borrow_mut() = Some(sets);
         (rate > 0).then(|| RATE_SCALE / rate as f64)
     }
 
