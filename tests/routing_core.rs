@@ -465,7 +465,10 @@ fn no_interleaving_double_books_or_loses_an_agent() {
                         }
                         if got.is_err() {
                             let after = r.agent(&call.agent_id, now).map(|v| (v.state, v.session_id));
-                            assert_eq!(before, after, "seed {seed} step {step}: a refused report changed state");
+                            assert_eq!(
+                                before, after,
+                                "seed {seed} step {step}: a refused report changed state"
+                            );
                             if rng.next(2) == 0 {
                                 agent_calls.swap_remove(k);
                             }
@@ -503,7 +506,13 @@ fn no_interleaving_double_books_or_loses_an_agent() {
         }
         r.check_invariants().unwrap();
     }
-    for want in ["Connected", "Unchanged", "Released { retrying: true }", "Abandoned", "Ended"] {
+    for want in [
+        "Connected",
+        "Unchanged",
+        "Released { retrying: true }",
+        "Abandoned",
+        "Ended",
+    ] {
         assert!(outcomes.contains(want), "{want} never happened: {outcomes:?}");
     }
 }
@@ -537,6 +546,26 @@ fn configuration_errors_name_the_problem() {
         ),
         ("[routing.queue.VQ]\npriority_increment = 10\n", "go together"),
         (
+            "[routing]\nreservation_timeout_secs = -1\n",
+            "routing.reservation_timeout_secs must not be negative, got -1",
+        ),
+        (
+            "[routing.ewt_service.e]\ncaching_policy = -30\n",
+            "[routing.ewt_service.e] caching_policy must not be negative",
+        ),
+        (
+            "[routing.queue.VQ]\ntarget = '[{\"target\":\"G@S.GA\",\"timeout\":\"-5\"}]'\n",
+            "[routing.queue.VQ] target: _target[0]: 'timeout' must not be negative",
+        ),
+        (
+            "[routing.queue.VQ]\ntarget = '[{\"target\":\"G@S.GA\"'\n",
+            "[routing.queue.VQ] target",
+        ),
+        (
+            "[routing.queue.VQ]\ntarget = \"Billing>5 & \"\n",
+            "[routing.queue.VQ] target",
+        ),
+        (
             "[routing.queue.VQ]\npriority_increment = 10\npriority_increment_interval = 0\n",
             "go together",
         ),
@@ -546,6 +575,13 @@ fn configuration_errors_name_the_problem() {
         let e = RoutingConfig::from_table(&table).unwrap_err();
         assert!(e.contains(want), "{text}: {e}");
     }
+    let one = r#"{"target":"G@S.GA","timeout":"5"}"#;
+    let sixteen = format!("[routing.queue.VQ]\ntarget = '[{}]'\n", vec![one; 16].join(","));
+    let e = RoutingConfig::from_table(&sixteen.parse::<toml::Table>().unwrap()).unwrap_err();
+    assert!(
+        e.contains("[routing.queue.VQ] target") && e.contains("at most 15"),
+        "{e}"
+    );
     let cfg = config("[agent_group.Loans]\nagents = [\"a\"]\n[[agent]]\nid = \"a\"\n");
     assert!(
         cfg.agents[0].groups.contains("Loans"),
@@ -652,7 +688,10 @@ fn a_rejecting_agent_is_set_not_ready_and_the_next_agent_is_tried() {
         Ok(AgentCallOutcome::Released { retrying: true })
     );
     let v = r.agent("a1", 2 * S).unwrap();
-    assert_eq!((v.state, v.reason.as_deref()), ("NOT_READY", Some("rejected 486")));
+    assert_eq!(
+        (v.state, v.reason.as_deref()),
+        ("NOT_READY", Some("rejected 486"))
+    );
     let ev = r.take_events();
     assert!(
         ev.contains(&RoutingEvent::Released {
@@ -677,7 +716,10 @@ fn a_rejecting_agent_is_set_not_ready_and_the_next_agent_is_tried() {
         session_id: "s".into()
     }));
     assert!(r.place("s").is_none());
-    assert_eq!(r.agent("a2", 4 * S).unwrap().reason.as_deref(), Some("rejected 603"));
+    assert_eq!(
+        r.agent("a2", 4 * S).unwrap().reason.as_deref(),
+        Some("rejected 603")
+    );
     r.check_invariants().unwrap();
 }
 
@@ -709,7 +751,11 @@ fn a_silent_agent_is_released_after_the_callbacks_confirm_timeout() {
     r.enqueue(e, S);
     let first = one_call(&mut r);
     r.tick(8 * S);
-    assert_eq!(r.agent_state("a1"), Some(AgentState::Reserved), "7 s: still ringing");
+    assert_eq!(
+        r.agent_state("a1"),
+        Some(AgentState::Reserved),
+        "7 s: still ringing"
+    );
     r.tick(9 * S);
     let ev = r.take_events();
     assert!(ev.contains(&RoutingEvent::Released {
@@ -799,7 +845,11 @@ fn urs2_follows_agent_statistics_as_they_change() {
     let c1 = one_call(&mut r);
     r.on_agent_call(&c1, AgentCallEvent::Answered, 0).unwrap();
     r.on_agent_call(&c1, AgentCallEvent::HungUp, 60 * S).unwrap();
-    assert_eq!(r.ewt("vq"), Some(60), "a1 served vq: 60 s per call, nobody waiting");
+    assert_eq!(
+        r.ewt("vq"),
+        Some(60),
+        "a1 served vq: 60 s per call, nobody waiting"
+    );
     r.not_ready("a1", None, 60 * S).unwrap();
     r.not_ready("a2", None, 60 * S).unwrap();
     r.enqueue(with_target(enq("w", "vq", 0, 0), "Billing@S.GA"), 60 * S);

@@ -21,7 +21,8 @@
 //!    failed), `Bridged`, `HungUp` (the bridged call ended). See [`router::AgentCallEvent`].
 //! 3. Tell routing when an agent's phone registers or goes away through the
 //!    [`PhoneRegistry`] given to [`Routing::new`] (an agent whose phone is not registered
-//!    cannot become ready) and [`router::Router::phone_unregistered`].
+//!    cannot become ready) and [`Routing::phone_unregistered`] when a registration ends (a
+//!    ready agent becomes not ready).
 
 pub mod config;
 pub mod ewt;
