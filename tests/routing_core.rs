@@ -871,3 +871,32 @@ fn urs2_follows_agent_statistics_as_they_change() {
     assert_eq!(r.ewt("vq"), Some(60));
     r.check_invariants().unwrap();
 }
+
+#[test]
+fn an_agent_whose_phone_goes_away_is_not_ready_and_cannot_be_ready_again() {
+    let mut r = Router::new(config(AGENTS));
+    let phones = Phones::all(&["a1"]);
+    r.login("a1", 0).unwrap();
+    r.ready("a1", &phones, 0).unwrap();
+    phones.0.lock().unwrap().remove("a1");
+    r.phone_unregistered("a1", S).unwrap();
+    let v = r.agent("a1", S).unwrap();
+    assert_eq!(
+        (v.state, v.reason.as_deref()),
+        ("NOT_READY", Some("phone unregistered"))
+    );
+    assert_eq!(
+        r.ready("a1", &phones, 2 * S),
+        Err(RoutingError::PhoneNotRegistered("a1".into()))
+    );
+    r.enqueue(enq("s", "vq", 0, 0), 3 * S);
+    assert!(calls(&r.take_events()).is_empty(), "nobody to reserve");
+    phones.0.lock().unwrap().insert("a1".into());
+    r.ready("a1", &phones, 4 * S).unwrap();
+    assert_eq!(one_call(&mut r).agent_id, "a1");
+    assert_eq!(
+        r.phone_unregistered("zz", 5 * S),
+        Err(RoutingError::UnknownAgent("zz".into()))
+    );
+    r.check_invariants().unwrap();
+}
