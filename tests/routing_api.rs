@@ -350,7 +350,11 @@ async fn agent_and_queue_statistics_follow_the_call_events() {
     // Two callbacks answered after 10 s and 30 s in the queue, handled for 60 s and 120 s.
     for (name, answer, talk) in [("p", 10, 60), ("q", 30, 120)] {
         engine.start(session(name, 0, clock.now_ms())).await.unwrap();
-        let call = events.try_recv().ok().and_then(|e| e.agent_call()).expect("a reservation");
+        let call = events
+            .try_recv()
+            .ok()
+            .and_then(|e| e.agent_call())
+            .expect("a reservation");
         clock.advance(answer * S);
         assert_eq!(
             routing.on_agent_call(&call, AgentCallEvent::Answered),
@@ -364,7 +368,10 @@ async fn agent_and_queue_statistics_follow_the_call_events() {
         );
     }
     routing.with(|core, now| core.not_ready("a1", Some("break"), now).unwrap());
-    engine.start(session("waiting", 0, clock.now_ms() - 7 * S)).await.unwrap();
+    engine
+        .start(session("waiting", 0, clock.now_ms() - 7 * S))
+        .await
+        .unwrap();
 
     let (st, a1) = call(&c, get.clone(), format!("{base}/api/v1/agents/a1"), None).await;
     assert_eq!(st, 200);

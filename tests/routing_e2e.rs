@@ -80,7 +80,12 @@ impl Env {
     }
 
     async fn get(&self, path: &str) -> Value {
-        let resp = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200, "{path}");
         resp.json().await.unwrap()
     }
@@ -128,14 +133,23 @@ async fn next_event(events: &mut UnboundedReceiver<RoutingEvent>) -> RoutingEven
 async fn agent_first_a_matching_agent_going_ready_is_reserved_for_the_callback() {
     let dir = tempfile::tempdir().unwrap();
     let env = Env::start(&dir).await;
-    let routing = env.server.callbacks().engine().routing().expect("the server routes");
+    let routing = env
+        .server
+        .callbacks()
+        .engine()
+        .routing()
+        .expect("the server routes");
     let mut events = routing.subscribe();
 
     let id = env
         .callback("agent-first", "5550101", "Billing>5 & English")
         .await;
     let pos = env.position(&id).await;
-    assert_eq!((pos["_position"].as_i64(), pos["_total_waiting"].as_i64()), (Some(1), Some(1)), "{pos}");
+    assert_eq!(
+        (pos["_position"].as_i64(), pos["_total_waiting"].as_i64()),
+        (Some(1), Some(1)),
+        "{pos}"
+    );
     assert_eq!(pos["skill_expression"], "Billing>5 & English", "{pos}");
     let session = pos["ors_session_id"].as_str().expect("a session").to_string();
     assert_eq!(
@@ -152,7 +166,11 @@ async fn agent_first_a_matching_agent_going_ready_is_reserved_for_the_callback()
     assert_eq!(bill["state"], "RESERVED", "{bill}");
     assert_eq!(bill["session_id"].as_str(), Some(session.as_str()));
     let loan = env.agent("loan").await;
-    assert_eq!((loan["state"].as_str(), loan.get("session_id")), (Some("READY"), None), "{loan}");
+    assert_eq!(
+        (loan["state"].as_str(), loan.get("session_id")),
+        (Some("READY"), None),
+        "{loan}"
+    );
     let list = env.get("/api/v1/agents").await;
     let states: Vec<(String, String)> = list["agents"]
         .as_array()
@@ -179,7 +197,10 @@ async fn agent_first_a_matching_agent_going_ready_is_reserved_for_the_callback()
 
     // The call layer's side: the reservation event names the agent call to report on.
     let call = next_event(&mut events).await.agent_call().expect("a reservation");
-    assert_eq!((call.session_id.as_str(), call.agent_id.as_str()), (session.as_str(), "bill"));
+    assert_eq!(
+        (call.session_id.as_str(), call.agent_id.as_str()),
+        (session.as_str(), "bill")
+    );
     assert_eq!(
         routing.on_agent_call(&call, AgentCallEvent::Answered),
         Ok(AgentCallOutcome::Connected)
@@ -190,7 +211,11 @@ async fn agent_first_a_matching_agent_going_ready_is_reserved_for_the_callback()
         Ok(AgentCallOutcome::Ended)
     );
     let bill = env.agent("bill").await;
-    assert_eq!((bill["state"].as_str(), bill["handled"].as_i64()), (Some("READY"), Some(1)), "{bill}");
+    assert_eq!(
+        (bill["state"].as_str(), bill["handled"].as_i64()),
+        (Some("READY"), Some(1)),
+        "{bill}"
+    );
     assert!(bill["average_handle_secs"].as_f64().is_some(), "{bill}");
     let queues = env.get("/api/v1/routing/queues").await;
     let vq = queues["queues"]
@@ -200,7 +225,11 @@ async fn agent_first_a_matching_agent_going_ready_is_reserved_for_the_callback()
         .find(|q| q["queue"] == "VQ_Billing")
         .cloned()
         .unwrap();
-    assert_eq!((vq["waiting"].as_i64(), vq["distributed"].as_i64()), (Some(0), Some(1)), "{vq}");
+    assert_eq!(
+        (vq["waiting"].as_i64(), vq["distributed"].as_i64()),
+        (Some(0), Some(1)),
+        "{vq}"
+    );
     env.server.shutdown().await;
 }
 
@@ -208,7 +237,12 @@ async fn agent_first_a_matching_agent_going_ready_is_reserved_for_the_callback()
 async fn customer_first_the_customer_is_dialled_then_the_matching_agent_is_reserved() {
     let dir = tempfile::tempdir().unwrap();
     let env = Env::start(&dir).await;
-    let routing = env.server.callbacks().engine().routing().expect("the server routes");
+    let routing = env
+        .server
+        .callbacks()
+        .engine()
+        .routing()
+        .expect("the server routes");
     let mut events = routing.subscribe();
     for a in ["bill", "loan"] {
         env.agent_action(a, "login").await;
