@@ -329,3 +329,84 @@ async fn the_timer_driver_releases_an_unanswered_reservation() {
         "the callback keeps waiting"
     );
 }
+
+#[tokio::test]
+async fn agent_and_queue_statistics_follow_the_call_events() {
+    use boomerang::clock::Clock;
+    use boomerang::routing::{AgentCallEvent, AgentCallOutcome};
+    let clock = ManualClock::new(T0);
+    let phones = Arc::new(Phones::default());
+    phones.0.lock().unwrap().insert("a1".into());
+    let routing = routing(&clock, phones);
+    let base = serve(routing.clone()).await;
+    let c = reqwest::Client::new();
+    let get = reqwest::Method::GET;
+    let mut events = routing.subscribe();
+    let engine = SessionTable::with_routing(routing.clone());
+    routing.with(|core, now| {
+        core.login("a1", now).unwrap();
+        core.ready("a1", routing.phones(), now).unwrap();
+    });
+    // Two callbacks answered after 10 s and 30 s in the queue, handled for 60 s and 120 s.
+    for (name, answer, talk) in [("p", 10, 60), ("q", 30, 120)] {
+        engine.start(session(name, 0, clock.now_ms())).await.unwrap();
+        let call = events
+            .try_recv()
+            .ok()
+            .and_then(|e| e.agent_call())
+            .expect("a reservation");
+        clock.advance(answer * S);
+        assert_eq!(
+            routing.on_agent_call(&call, AgentCallEvent::Answered),
+            Ok(AgentCallOutcome::Connected)
+        );
+        engine.end(&call.session_id).await;
+        clock.advance(talk * S);
+        assert_eq!(
+            routing.on_agent_call(&call, AgentCallEvent::HungUp),
+            Ok(AgentCallOutcome::Ended)
+        );
+    }
+    routing.with(|core, now| core.not_ready("a1", Some("break"), now).unwrap());
+    engine
+        .start(session("waiting", 0, clock.now_ms() - 7 * S))
+        .await
+        .unwrap();
+
+    let (st, a1) = call(&c, get.clone(), format!("{base}/api/v1/agents/a1"), None).await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        (a1["handled"].as_i64(), a1["average_handle_secs"].as_f64()),
+        (Some(2), Some(90.0)),
+        "{a1}"
+    );
+    let (_, list) = call(&c, get.clone(), format!("{base}/api/v1/agents"), None).await;
+    assert_eq!(list["agents"][1]["handled"].as_i64(), Some(0), "{list}");
+    assert_eq!(list["agents"][1]["average_handle_secs"], Value::Null, "{list}");
+
+    let (st, stats) = call(&c, get, format!("{base}/api/v1/routing/stats"), None).await;
+    assert_eq!(st, 200);
+    let q = &stats["queues"][0];
+    assert_eq!(
+        (
+            q["queue"].as_str(),
+            q["waiting"].as_i64(),
+            q["oldest_age_secs"].as_i64(),
+            q["distributed"].as_i64(),
+            q["average_answer_secs"].as_f64()
+        ),
+        (Some("VQ"), Some(1), Some(7), Some(2), Some(20.0)),
+        "{stats}"
+    );
+    let a = &stats["agents"][0];
+    assert_eq!(
+        (
+            a["id"].as_str(),
+            a["state"].as_str(),
+            a["handled"].as_i64(),
+            a["average_handle_secs"].as_f64()
+        ),
+        (Some("a1"), Some("NOT_READY"), Some(2), Some(90.0)),
+        "{stats}"
+    );
+}

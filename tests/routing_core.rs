@@ -63,6 +63,7 @@ fn enq(session: &str, queue: &str, priority: i64, age: i64) -> Enqueue {
         target: None,
         mode: Mode::ReserveFirst,
         max_attempts: None,
+        confirm_timeout_secs: None,
     }
 }
 
@@ -398,16 +399,21 @@ fn no_interleaving_double_books_or_loses_an_agent() {
     }
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let phones = Phones::all(&id_refs);
+    // Outcomes the call reports produced over all seeds (the property must exercise them).
+    let mut outcomes: BTreeSet<String> = BTreeSet::new();
     for seed in 1..=200u64 {
         let mut r = Router::new(config(&text));
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut now = 0;
         let mut reservations: Vec<(String, u64)> = Vec::new();
+        // The call layer's view: every agent call announced, reported on at random (stale,
+        // repeated and out-of-order reports included).
+        let mut agent_calls: Vec<boomerang::routing::router::AgentCall> = Vec::new();
         for step in 0..300 {
             now += rng.next(3) as i64 * S;
             let agent = &ids[rng.next(ids.len() as u64) as usize];
             let session = format!("s{}", rng.next(12));
-            match rng.next(11) {
+            match rng.next(14) {
                 0 => drop(r.login(agent, now)),
                 1 => drop(r.ready(agent, &phones, now)),
                 2 => drop(r.not_ready(agent, Some("x"), now)),
@@ -439,11 +445,43 @@ fn no_interleaving_double_books_or_loses_an_agent() {
                     drop(r.release(&s, id, reason, now));
                 }
                 9 => drop(r.hangup(agent, now)),
+                11..=13 if !agent_calls.is_empty() => {
+                    use boomerang::routing::router::AgentCallEvent as E;
+                    let k = rng.next(agent_calls.len() as u64) as usize;
+                    let event = [
+                        E::Answered,
+                        E::Bridged,
+                        E::Rejected { code: 486 },
+                        E::Rejected { code: 603 },
+                        E::NoAnswer,
+                        E::CustomerGone,
+                        E::HungUp,
+                    ][rng.next(7) as usize];
+                    if let Some(call) = agent_calls.get(k) {
+                        let before = r.agent(&call.agent_id, now).map(|v| (v.state, v.session_id));
+                        let got = r.on_agent_call(call, event, now);
+                        if let Ok(o) = &got {
+                            outcomes.insert(format!("{o:?}"));
+                        }
+                        if got.is_err() {
+                            let after = r.agent(&call.agent_id, now).map(|v| (v.state, v.session_id));
+                            assert_eq!(
+                                before, after,
+                                "seed {seed} step {step}: a refused report changed state"
+                            );
+                            if rng.next(2) == 0 {
+                                agent_calls.swap_remove(k);
+                            }
+                        }
+                    }
+                }
                 _ => r.tick(now),
             }
-            for (s, _, id) in reserved(&r.take_events()) {
+            let events = r.take_events();
+            for (s, _, id) in reserved(&events) {
                 reservations.push((s, id));
             }
+            agent_calls.extend(events.iter().filter_map(RoutingEvent::agent_call));
             if let Err(e) = r.check_invariants() {
                 panic!("seed {seed} step {step}: {e}");
             }
@@ -467,6 +505,15 @@ fn no_interleaving_double_books_or_loses_an_agent() {
             );
         }
         r.check_invariants().unwrap();
+    }
+    for want in [
+        "Connected",
+        "Unchanged",
+        "Released { retrying: true }",
+        "Abandoned",
+        "Ended",
+    ] {
+        assert!(outcomes.contains(want), "{want} never happened: {outcomes:?}");
     }
 }
 
@@ -499,6 +546,26 @@ fn configuration_errors_name_the_problem() {
         ),
         ("[routing.queue.VQ]\npriority_increment = 10\n", "go together"),
         (
+            "[routing]\nreservation_timeout_secs = -1\n",
+            "routing.reservation_timeout_secs must not be negative, got -1",
+        ),
+        (
+            "[routing.ewt_service.e]\ncaching_policy = -30\n",
+            "[routing.ewt_service.e] caching_policy must not be negative",
+        ),
+        (
+            "[routing.queue.VQ]\ntarget = '[{\"target\":\"G@S.GA\",\"timeout\":\"-5\"}]'\n",
+            "[routing.queue.VQ] target: _target[0]: 'timeout' must not be negative",
+        ),
+        (
+            "[routing.queue.VQ]\ntarget = '[{\"target\":\"G@S.GA\"'\n",
+            "[routing.queue.VQ] target",
+        ),
+        (
+            "[routing.queue.VQ]\ntarget = \"Billing>5 & \"\n",
+            "[routing.queue.VQ] target",
+        ),
+        (
             "[routing.queue.VQ]\npriority_increment = 10\npriority_increment_interval = 0\n",
             "go together",
         ),
@@ -508,9 +575,328 @@ fn configuration_errors_name_the_problem() {
         let e = RoutingConfig::from_table(&table).unwrap_err();
         assert!(e.contains(want), "{text}: {e}");
     }
+    let one = r#"{"target":"G@S.GA","timeout":"5"}"#;
+    let sixteen = format!("[routing.queue.VQ]\ntarget = '[{}]'\n", vec![one; 16].join(","));
+    let e = RoutingConfig::from_table(&sixteen.parse::<toml::Table>().unwrap()).unwrap_err();
+    assert!(
+        e.contains("[routing.queue.VQ] target") && e.contains("at most 15"),
+        "{e}"
+    );
     let cfg = config("[agent_group.Loans]\nagents = [\"a\"]\n[[agent]]\nid = \"a\"\n");
     assert!(
         cfg.agents[0].groups.contains("Loans"),
         "group members get the group"
     );
+}
+
+// ---------------------------------------------------------------------- call events
+
+use boomerang::routing::router::{AgentCall, AgentCallEvent, AgentCallOutcome};
+
+/// The agent calls the last events asked for (what the call layer keeps).
+fn calls(events: &[RoutingEvent]) -> Vec<AgentCall> {
+    events.iter().filter_map(RoutingEvent::agent_call).collect()
+}
+
+fn one_call(r: &mut Router) -> AgentCall {
+    let mut c = calls(&r.take_events());
+    assert_eq!(c.len(), 1, "{c:?}");
+    c.remove(0)
+}
+
+#[test]
+fn answered_then_bridged_then_hung_up_goes_through_wrap_up() {
+    let mut cfg = config(AGENTS);
+    cfg.wrap_up_secs = 10;
+    let mut r = Router::new(cfg);
+    ready(&mut r, &["a1"], 0);
+    r.enqueue(enq("s", "vq", 0, 0), 0);
+    let call = one_call(&mut r);
+    assert_eq!((call.session_id.as_str(), call.agent_id.as_str()), ("s", "a1"));
+    assert_eq!(
+        r.on_agent_call(&call, AgentCallEvent::HungUp, S),
+        Err(RoutingError::IllegalTransition {
+            agent: "a1".into(),
+            action: "hang up",
+            state: "RESERVED"
+        }),
+        "no hang-up before the call was connected"
+    );
+    assert_eq!(r.agent_state("a1"), Some(AgentState::Reserved));
+    // The agent answers 15 s after the callback was queued.
+    assert_eq!(
+        r.on_agent_call(&call, AgentCallEvent::Answered, 15 * S),
+        Ok(AgentCallOutcome::Connected)
+    );
+    assert_eq!(r.agent_state("a1"), Some(AgentState::Busy));
+    assert!(r.place("s").is_none(), "the callback left its queue");
+    assert_eq!(
+        r.on_agent_call(&call, AgentCallEvent::Bridged, 16 * S),
+        Ok(AgentCallOutcome::Unchanged)
+    );
+    assert_eq!(r.agent("a1", 16 * S).unwrap().session_id.as_deref(), Some("s"));
+    // A 90 s call (busy from the answer at 15 s), then 10 s of wrap-up.
+    assert_eq!(
+        r.on_agent_call(&call, AgentCallEvent::HungUp, 105 * S),
+        Ok(AgentCallOutcome::Ended)
+    );
+    assert_eq!(r.agent_state("a1"), Some(AgentState::AfterCallWork));
+    assert!(
+        r.on_agent_call(&call, AgentCallEvent::HungUp, 106 * S).is_err(),
+        "a repeated report changes nothing"
+    );
+    r.tick(114 * S);
+    assert_eq!(r.agent_state("a1"), Some(AgentState::AfterCallWork));
+    r.tick(115 * S);
+    assert_eq!(r.agent_state("a1"), Some(AgentState::Ready));
+    let v = r.agent("a1", 115 * S).unwrap();
+    assert_eq!((v.handled, v.average_handle_secs), (1, Some(90.0)));
+    let q = r.queue_stats(115 * S);
+    assert_eq!(
+        (q[0].queue.as_str(), q[0].distributed, q[0].average_answer_secs),
+        ("vq", 1, Some(15.0))
+    );
+    r.check_invariants().unwrap();
+}
+
+#[test]
+fn without_wrap_up_the_agent_is_ready_at_hang_up_and_takes_the_next_callback() {
+    let mut r = Router::new(config(AGENTS));
+    ready(&mut r, &["a1"], 0);
+    r.enqueue(enq("s1", "vq", 0, 0), 0);
+    r.enqueue(enq("s2", "vq", 0, 1), 0);
+    let call = one_call(&mut r);
+    assert_eq!(call.session_id, "s1");
+    r.on_agent_call(&call, AgentCallEvent::Bridged, S).unwrap();
+    assert_eq!(r.agent_state("a1"), Some(AgentState::Busy), "busy when bridged");
+    r.on_agent_call(&call, AgentCallEvent::CustomerGone, 30 * S)
+        .unwrap();
+    let next = one_call(&mut r);
+    assert_eq!((next.session_id.as_str(), next.agent_id.as_str()), ("s2", "a1"));
+    r.check_invariants().unwrap();
+}
+
+#[test]
+fn a_rejecting_agent_is_set_not_ready_and_the_next_agent_is_tried() {
+    let mut r = Router::new(config(AGENTS));
+    ready(&mut r, &["a1", "a2"], 0);
+    r.enqueue(enq("s", "vq", 0, 0), S);
+    let first = one_call(&mut r);
+    assert_eq!(first.agent_id, "a1");
+    assert_eq!(
+        r.on_agent_call(&first, AgentCallEvent::Rejected { code: 486 }, 2 * S),
+        Ok(AgentCallOutcome::Released { retrying: true })
+    );
+    let v = r.agent("a1", 2 * S).unwrap();
+    assert_eq!(
+        (v.state, v.reason.as_deref()),
+        ("NOT_READY", Some("rejected 486"))
+    );
+    let ev = r.take_events();
+    assert!(
+        ev.contains(&RoutingEvent::Released {
+            session_id: "s".into(),
+            agent_id: "a1".into(),
+            reservation: first.reservation
+        }),
+        "{ev:?}"
+    );
+    let second = calls(&ev);
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].agent_id, "a2");
+    // A stale report about the first reservation changes nothing.
+    assert!(r.on_agent_call(&first, AgentCallEvent::Answered, 3 * S).is_err());
+    assert_eq!(r.agent_state("a1"), Some(AgentState::NotReady));
+    // 603 from the second agent: the limit of 2 attempts is reached, the callback leaves.
+    assert_eq!(
+        r.on_agent_call(&second[0], AgentCallEvent::Rejected { code: 603 }, 4 * S),
+        Ok(AgentCallOutcome::Released { retrying: false })
+    );
+    assert!(r.take_events().contains(&RoutingEvent::AttemptsExhausted {
+        session_id: "s".into()
+    }));
+    assert!(r.place("s").is_none());
+    assert_eq!(
+        r.agent("a2", 4 * S).unwrap().reason.as_deref(),
+        Some("rejected 603")
+    );
+    r.check_invariants().unwrap();
+}
+
+#[test]
+fn when_not_ready_on_reject_is_off_the_agent_stays_ready_but_is_not_offered_the_same_callback() {
+    let mut cfg = config(AGENTS);
+    cfg.not_ready_on_reject = false;
+    cfg.max_transfer_attempts = 5;
+    let mut r = Router::new(cfg);
+    ready(&mut r, &["a1"], 0);
+    r.enqueue(enq("s", "vq", 0, 0), S);
+    let call = one_call(&mut r);
+    r.on_agent_call(&call, AgentCallEvent::NoAnswer, 5 * S).unwrap();
+    assert_eq!(r.agent_state("a1"), Some(AgentState::Ready));
+    assert!(calls(&r.take_events()).is_empty(), "not offered s again");
+    r.enqueue(enq("t", "vq", 0, 10 * S), 10 * S);
+    let next = one_call(&mut r);
+    assert_eq!((next.session_id.as_str(), next.agent_id.as_str()), ("t", "a1"));
+    assert_eq!(r.place("s").unwrap().position, 1, "s still waits");
+    r.check_invariants().unwrap();
+}
+
+#[test]
+fn a_silent_agent_is_released_after_the_callbacks_confirm_timeout() {
+    let mut r = Router::new(config(AGENTS));
+    ready(&mut r, &["a1", "a2"], 0);
+    let mut e = enq("s", "vq", 0, 0);
+    e.confirm_timeout_secs = Some(8);
+    r.enqueue(e, S);
+    let first = one_call(&mut r);
+    r.tick(8 * S);
+    assert_eq!(
+        r.agent_state("a1"),
+        Some(AgentState::Reserved),
+        "7 s: still ringing"
+    );
+    r.tick(9 * S);
+    let ev = r.take_events();
+    assert!(ev.contains(&RoutingEvent::Released {
+        session_id: "s".into(),
+        agent_id: "a1".into(),
+        reservation: first.reservation
+    }));
+    let v = r.agent("a1", 9 * S).unwrap();
+    assert_eq!((v.state, v.reason.as_deref()), ("NOT_READY", Some("no answer")));
+    assert_eq!(calls(&ev)[0].agent_id, "a2", "the next agent is tried");
+    // A late answer from the released agent is refused and changes nothing.
+    assert!(r.on_agent_call(&first, AgentCallEvent::Answered, 10 * S).is_err());
+    assert_eq!(r.agent_state("a1"), Some(AgentState::NotReady));
+    // Without a callback timeout the configured reservation timeout (20 s) applies.
+    let mut r = Router::new(config(AGENTS));
+    ready(&mut r, &["a1"], 0);
+    let mut e = enq("s", "vq", 0, 0);
+    e.confirm_timeout_secs = Some(0);
+    r.enqueue(e, 0);
+    one_call(&mut r);
+    r.tick(19 * S);
+    assert_eq!(r.agent_state("a1"), Some(AgentState::Reserved));
+    r.tick(20 * S);
+    assert_eq!(r.agent_state("a1"), Some(AgentState::NotReady));
+    r.check_invariants().unwrap();
+}
+
+#[test]
+fn the_customer_going_away_frees_the_agent_without_an_attempt() {
+    let mut r = Router::new(config(AGENTS));
+    ready(&mut r, &["a1"], 0);
+    r.enqueue(enq("s", "vq", 0, 0), 0);
+    let call = one_call(&mut r);
+    assert_eq!(
+        r.on_agent_call(&call, AgentCallEvent::CustomerGone, S),
+        Ok(AgentCallOutcome::Abandoned)
+    );
+    let v = r.agent("a1", S).unwrap();
+    assert_eq!((v.state, v.reason, v.handled), ("READY", None, 0));
+    assert!(r.place("s").is_none());
+    assert_eq!(r.queue_stats(S)[0].distributed, 0);
+    let ghost = AgentCall {
+        agent_id: "nobody".into(),
+        ..call.clone()
+    };
+    assert_eq!(
+        r.on_agent_call(&ghost, AgentCallEvent::Answered, S),
+        Err(RoutingError::UnknownAgent("nobody".into()))
+    );
+    r.check_invariants().unwrap();
+}
+
+#[test]
+fn customer_first_reserves_once_the_customer_is_on_the_line_then_bridges() {
+    let mut r = Router::new(config(AGENTS));
+    ready(&mut r, &["a1"], 0);
+    let mut e = enq("c", "vq", 0, 0);
+    e.mode = Mode::CustomerFirst;
+    r.enqueue(e, 0);
+    assert_eq!(
+        r.take_events(),
+        vec![RoutingEvent::DialCustomer {
+            session_id: "c".into()
+        }]
+    );
+    r.customer_ready("c", 20 * S).unwrap();
+    let call = one_call(&mut r);
+    assert_eq!(
+        r.on_agent_call(&call, AgentCallEvent::Bridged, 25 * S),
+        Ok(AgentCallOutcome::Connected)
+    );
+    assert_eq!(r.agent_state("a1"), Some(AgentState::Busy));
+    r.on_agent_call(&call, AgentCallEvent::HungUp, 85 * S).unwrap();
+    assert_eq!(r.agent("a1", 85 * S).unwrap().average_handle_secs, Some(60.0));
+    r.check_invariants().unwrap();
+}
+
+#[test]
+fn urs2_follows_agent_statistics_as_they_change() {
+    // The urs2 estimate is kept up to date incrementally: every change of an agent's handle
+    // time, of the queues it serves and of the waiting targets shows at the next query.
+    let mut cfg = config(AGENTS);
+    cfg.ewt_method = Method::Urs2;
+    let mut r = Router::new(cfg);
+    ready(&mut r, &["a1", "a2"], 0);
+    r.enqueue(with_target(enq("h1", "vq", 0, 0), "a1@S.A"), 0);
+    let c1 = one_call(&mut r);
+    r.on_agent_call(&c1, AgentCallEvent::Answered, 0).unwrap();
+    r.on_agent_call(&c1, AgentCallEvent::HungUp, 60 * S).unwrap();
+    assert_eq!(
+        r.ewt("vq"),
+        Some(60),
+        "a1 served vq: 60 s per call, nobody waiting"
+    );
+    r.not_ready("a1", None, 60 * S).unwrap();
+    r.not_ready("a2", None, 60 * S).unwrap();
+    r.enqueue(with_target(enq("w", "vq", 0, 0), "Billing@S.GA"), 60 * S);
+    assert_eq!(r.ewt("vq"), Some(120), "one waiting: 60 x 2");
+    // a2 takes a 30 s call from another queue: a1 (60 s) and a2 (30 s) both match Billing.
+    r.enqueue(with_target(enq("o", "other", 0, 0), "a2@S.A"), 60 * S);
+    r.ready("a2", &Phones::all(&["a2"]), 60 * S).unwrap();
+    let c2 = calls(&r.take_events()).remove(0);
+    assert_eq!(c2.session_id, "o");
+    r.on_agent_call(&c2, AgentCallEvent::Answered, 60 * S).unwrap();
+    assert_eq!(r.ewt("vq"), Some(120), "a2 has no handle time yet");
+    r.on_agent_call(&c2, AgentCallEvent::HungUp, 90 * S).unwrap();
+    // 1 / (1/60 + 1/30) = 20 s per call, x 2.
+    assert_eq!(r.ewt("vq"), Some(40));
+    r.check_invariants().unwrap();
+    // The waiting call (a2, ready again, is reserved for it) leaves: nobody waits, vq is
+    // served by a1 alone again.
+    r.remove("w", 90 * S);
+    assert_eq!(r.ewt("vq"), Some(60));
+    r.check_invariants().unwrap();
+}
+
+#[test]
+fn an_agent_whose_phone_goes_away_is_not_ready_and_cannot_be_ready_again() {
+    let mut r = Router::new(config(AGENTS));
+    let phones = Phones::all(&["a1"]);
+    r.login("a1", 0).unwrap();
+    r.ready("a1", &phones, 0).unwrap();
+    phones.0.lock().unwrap().remove("a1");
+    r.phone_unregistered("a1", S).unwrap();
+    let v = r.agent("a1", S).unwrap();
+    assert_eq!(
+        (v.state, v.reason.as_deref()),
+        ("NOT_READY", Some("phone unregistered"))
+    );
+    assert_eq!(
+        r.ready("a1", &phones, 2 * S),
+        Err(RoutingError::PhoneNotRegistered("a1".into()))
+    );
+    r.enqueue(enq("s", "vq", 0, 0), 3 * S);
+    assert!(calls(&r.take_events()).is_empty(), "nobody to reserve");
+    phones.0.lock().unwrap().insert("a1".into());
+    r.ready("a1", &phones, 4 * S).unwrap();
+    assert_eq!(one_call(&mut r).agent_id, "a1");
+    assert_eq!(
+        r.phone_unregistered("zz", 5 * S),
+        Err(RoutingError::UnknownAgent("zz".into()))
+    );
+    r.check_invariants().unwrap();
 }

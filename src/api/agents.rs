@@ -6,6 +6,8 @@
 //!   as `?reason=` or a JSON body `{"reason": "..."}`);
 //! - `GET  /api/v1/routing/queues`: per-queue statistics (waiting, oldest age, distributed,
 //!   average time to answer);
+//! - `GET  /api/v1/routing/stats`: the admin view of routing statistics in one answer: the
+//!   per-queue statistics and, per agent, state, handled count and average handle time;
 //! - `GET  /api/v1/routing/ewt/{service}?name=<queue>&aqt=urs|urs2`: the cached urs-stat
 //!   answer of a configured EWT service (spec 20 §8.3), also served at the seed's address
 //!   `GET /genesys/1/service/{service}?name=<queue>&aqt=...` (plain 404 for a name that is no
@@ -37,6 +39,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(routing: Arc<Routing>) -> Router
         .route("/api/v1/agents/{id}", get(one))
         .route("/api/v1/agents/{id}/{action}", post(change))
         .route("/api/v1/routing/queues", get(queues))
+        .route("/api/v1/routing/stats", get(stats))
         .route("/api/v1/routing/ewt/{service}", get(ewt_service))
         .route("/genesys/1/service/{service}", get(seed_ewt_service))
         .with_state(routing)
@@ -136,6 +139,27 @@ async fn queues(State(routing): State<Arc<Routing>>) -> Response {
     let now = routing.now();
     let stats = routing.core().queue_stats(now);
     json_response(StatusCode::OK, &json!({ "queues": stats }))
+}
+
+async fn stats(State(routing): State<Arc<Routing>>) -> Response {
+    let now = routing.now();
+    let (queues, agents) = {
+        let core = routing.core();
+        (core.queue_stats(now), core.agents(now))
+    };
+    let agents: Vec<Value> = agents
+        .iter()
+        .map(|a| {
+            json!({
+                "id": a.id,
+                "state": a.state,
+                "time_in_state_secs": a.time_in_state_secs,
+                "handled": a.handled,
+                "average_handle_secs": a.average_handle_secs,
+            })
+        })
+        .collect();
+    json_response(StatusCode::OK, &json!({ "queues": queues, "agents": agents }))
 }
 
 async fn seed_ewt_service(

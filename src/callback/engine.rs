@@ -213,6 +213,7 @@ impl SessionTable {
                     Mode::ReserveFirst
                 },
                 max_attempts: session.routing.max_transfer_attempts,
+                confirm_timeout_secs: None,
             });
         }
         self.sessions().insert(

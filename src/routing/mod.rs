@@ -2,6 +2,27 @@
 //!
 //! [`router::Router`] is the sans-IO core (every method takes the time); [`Routing`] is its
 //! shared, locked owner that the callback engine, the agents API and the EWT callers use.
+//!
+//! # For the call layer
+//!
+//! 1. [`Routing::subscribe`] and act on each [`RoutingEvent`]:
+//!    - `Reserved { session_id, agent_id, reservation }`: dial the agent (agent first: the
+//!      customer is dialled once the agent answered; customer first: the customer is already
+//!      on the line). Keep `event.agent_call()`: it is the handle of every report below.
+//!    - `DialCustomer { session_id }` (customer-first mode): dial the customer; when the
+//!      customer is on the line call [`Routing::customer_ready`], which reserves an agent.
+//!    - `Released { .. }`: the reservation ended without a call (the router's own timer, or
+//!      the report below): cancel the agent leg if it still rings; the callback stays queued.
+//!    - `AttemptsExhausted { session_id }`: no more agents for this callback
+//!      (`_max_transfer_to_agent_attempts`): play the find-agent-failure treatment and end it.
+//! 2. Report every outcome of an agent call with [`Routing::on_agent_call`]`(&call, event)`:
+//!    `Answered` (200 on the agent leg), `Rejected { code }` (486, 603, 480, 408, 3xx...),
+//!    `NoAnswer` (ring timeout), `CustomerGone` (the customer hung up or the customer leg
+//!    failed), `Bridged`, `HungUp` (the bridged call ended). See [`router::AgentCallEvent`].
+//! 3. Tell routing when an agent's phone registers or goes away through the
+//!    [`PhoneRegistry`] given to [`Routing::new`] (an agent whose phone is not registered
+//!    cannot become ready) and [`Routing::phone_unregistered`] when a registration ends (a
+//!    ready agent becomes not ready).
 
 pub mod config;
 pub mod ewt;
@@ -19,7 +40,9 @@ use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::EwtSource;
 
 pub use config::RoutingConfig;
-pub use router::{AlwaysRegistered, PhoneRegistry, RoutingEvent};
+pub use router::{
+    AgentCall, AgentCallEvent, AgentCallOutcome, AlwaysRegistered, PhoneRegistry, RoutingEvent,
+};
 
 /// Estimated wait time of a queue, as the immediate-vs-scheduled rule and R12 use it.
 pub trait WaitEstimator: Send + Sync + 'static {
@@ -197,6 +220,27 @@ impl Routing {
 
     pub fn remove(&self, session_id: &str) -> bool {
         self.with(|core, now| core.remove(session_id, now)).0
+    }
+
+    /// The call layer's report of an agent call's outcome (see [`router::Router::on_agent_call`]);
+    /// the events it produced go to the subscribers too.
+    pub fn on_agent_call(
+        &self,
+        call: &AgentCall,
+        event: AgentCallEvent,
+    ) -> Result<AgentCallOutcome, router::RoutingError> {
+        self.with(|core, now| core.on_agent_call(call, event, now)).0
+    }
+
+    /// Customer-first mode: the customer of `session_id` is on the line; reserve an agent.
+    pub fn customer_ready(&self, session_id: &str) -> Result<(), router::RoutingError> {
+        self.with(|core, now| core.customer_ready(session_id, now)).0
+    }
+
+    /// The phone of agent `agent_id` went away (unregistered): a ready agent becomes not
+    /// ready.
+    pub fn phone_unregistered(&self, agent_id: &str) -> Result<(), router::RoutingError> {
+        self.with(|core, now| core.phone_unregistered(agent_id, now)).0
     }
 
     /// Position, priority (aged to now) and EWT of a waiting session.

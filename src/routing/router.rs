@@ -8,7 +8,7 @@
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
 
@@ -111,6 +111,76 @@ pub enum RoutingEvent {
     AttemptsExhausted { session_id: String },
 }
 
+impl RoutingEvent {
+    /// The handle of the agent call a `Reserved` event asks for: what the call layer passes
+    /// back to [`Router::on_agent_call`] with each outcome of that call.
+    pub fn agent_call(&self) -> Option<AgentCall> {
+        match self {
+            RoutingEvent::Reserved {
+                session_id,
+                agent_id,
+                reservation,
+            } => Some(AgentCall {
+                session_id: session_id.clone(),
+                agent_id: agent_id.clone(),
+                reservation: *reservation,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// One reservation's call to an agent, as announced by [`RoutingEvent::Reserved`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AgentCall {
+    pub session_id: String,
+    pub agent_id: String,
+    pub reservation: u64,
+}
+
+/// What the call layer saw on a reservation's call (spec 30 §3.2 I7-I15, spec 20 §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentCallEvent {
+    /// The agent leg was answered (200 OK): the reservation is confirmed, the agent is busy
+    /// and the callback leaves its queue (one distributed call for the statistics).
+    Answered,
+    /// Agent and customer legs are bridged. Confirms the reservation if `Answered` was not
+    /// reported; otherwise nothing changes (the agent is already busy).
+    Bridged,
+    /// The agent leg failed with a final response: 486 Busy Here, 603 Decline, 480, 408, a
+    /// 3xx (redirects are not followed) ... An attempt for the callback; the agent is set not
+    /// ready if `not_ready_on_reject` (else ready again, but not offered this callback again)
+    /// and the callback waits for the next agent, or gives up after its attempt limit.
+    Rejected { code: u16 },
+    /// The agent did not answer in time (the call layer's ring timer). Counts as a reject.
+    /// The router's own reservation timer (`_agent_transfer_confirm_timeout` or
+    /// `reservation_timeout_secs`) produces the same release by itself.
+    NoAnswer,
+    /// The customer went away before the bridge (hung up while holding, or the customer leg
+    /// failed): the agent is freed without blame and the callback leaves its queue. After
+    /// the bridge it is the end of the call, as `HungUp`.
+    CustomerGone,
+    /// The bridged call ended (either side hung up): the agent goes to after-call work for
+    /// `wrap_up_secs` (ready at once when 0), and its handled count and handle time grow.
+    HungUp,
+}
+
+/// What [`Router::on_agent_call`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentCallOutcome {
+    /// The reservation was confirmed: the agent is busy with the callback.
+    Connected,
+    /// Nothing to do (for example `Bridged` after `Answered`).
+    Unchanged,
+    /// The reservation was released; `retrying` is false when the callback used its last
+    /// attempt and left the queue ([`RoutingEvent::AttemptsExhausted`] was emitted too).
+    Released { retrying: bool },
+    /// The customer is gone: the callback left the queue, the agent is free.
+    Abandoned,
+    /// The call ended; the agent is in after-call work (or ready when wrap-up is 0).
+    Ended,
+}
+
 /// How a session meets its agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -139,6 +209,10 @@ pub struct Enqueue {
     pub mode: Mode,
     /// `_max_transfer_to_agent_attempts`; the configured default when `None`.
     pub max_attempts: Option<u32>,
+    /// `_agent_transfer_confirm_timeout` in seconds: how long a reserved agent has to answer.
+    /// `None`, 0 or less: the configured `reservation_timeout_secs` (spec 20 §7: 0 = no
+    /// separate confirmation step, the ring timeout alone applies).
+    pub confirm_timeout_secs: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -155,7 +229,24 @@ struct AgentRt {
     handle_ms: i64,
     /// Queues this agent took calls from (urs2's `k`).
     served: BTreeSet<String>,
+    /// urs2's handling rate of this agent, `1 / (AHT × k)`, in units of 1/[`RATE_SCALE`] per
+    /// second (0 without a handled call). Integers, so the per-queue sums never drift.
+    rate: i128,
     claim_pass: u64,
+}
+
+/// Fixed-point scale of the urs2 rates.
+const RATE_SCALE: f64 = 1e12;
+
+/// `1 / (AHT × k)` of an agent in 1/[`RATE_SCALE`] per second; 0 without a handled call.
+fn rate_of(handled: u64, handle_ms: i64, served: usize) -> i128 {
+    if handled == 0 || handle_ms <= 0 {
+        return 0;
+    }
+    let aht = handle_ms as f64 / 1000.0 / handled as f64;
+    let k = served.max(1) as f64;
+    let r = (RATE_SCALE / (aht * k)).round();
+    if r.is_finite() { r as i128 } else { 0 }
 }
 
 #[derive(Debug, Clone)]
@@ -185,6 +276,10 @@ struct Entry {
     reservation: Option<Reservation>,
     attempts: u32,
     max_attempts: u32,
+    /// `_agent_transfer_confirm_timeout` (ms), when the callback has its own.
+    confirm_timeout_ms: Option<i64>,
+    /// Agents that rejected or missed this callback: not offered it again (spec 30 §3.5).
+    excluded: Vec<usize>,
 }
 
 impl Entry {
@@ -210,9 +305,6 @@ impl Entry {
 
 type Key = (Reverse<i64>, Millis, String, String);
 
-/// `(agents_version, targets_version, queue empty)`.
-type Urs2Key = (u64, u64, bool);
-
 #[derive(Debug, Clone)]
 struct Queue {
     order: BTreeSet<Key>,
@@ -221,8 +313,21 @@ struct Queue {
     answer_ms_total: i64,
     /// Distinct target lists of waiting entries (by text), with counts: urs2's agent set.
     targets: HashMap<String, (Arc<TargetList>, usize)>,
-    /// Bumped when a distinct target list appears or goes.
-    targets_version: u64,
+    /// urs2's agent sets, built at the first urs2 query of the queue and kept up to date
+    /// from then on (a queue only ever asked with `urs` pays nothing for them).
+    urs2: RefCell<Option<Urs2Sets>>,
+}
+
+/// The agents serving a queue for urs2, with the sums of their rates.
+#[derive(Debug, Clone, Default)]
+struct Urs2Sets {
+    /// While calls with targets wait: agent → number of the distinct waiting target lists it
+    /// matches.
+    waiting: HashMap<usize, u32>,
+    waiting_rate: i128,
+    /// Otherwise: agents that served the queue or match its configured target.
+    idle: HashSet<usize>,
+    idle_rate: i128,
 }
 
 /// Per-queue statistics (admin view and EWT).
@@ -275,11 +380,15 @@ pub struct Router {
     events: Vec<RoutingEvent>,
     next_reservation: u64,
     pass: u64,
-    /// Bumped when an agent's handle time or served queues change.
-    agents_version: u64,
-    /// urs2's time per call per queue, valid for `(agents_version, targets_version, empty)`.
-    urs2_cache: RefCell<HashMap<String, (Urs2Key, Option<f64>)>>,
+    /// Every group name some agent belongs to (a bare target name is a group if listed).
+    group_names: HashSet<String>,
+    /// The agents each target list (by text) matches: agents' skills and groups do not
+    /// change, so a list that comes back costs no matching.
+    matching: HashMap<String, Arc<[usize]>>,
 }
+
+/// Target lists whose matching agents are remembered (the memory is dropped when full).
+const MAX_MATCHING_CACHED: usize = 4096;
 
 impl Router {
     pub fn new(cfg: RoutingConfig) -> Router {
@@ -297,6 +406,7 @@ impl Router {
                 handled: 0,
                 handle_ms: 0,
                 served: BTreeSet::new(),
+                rate: 0,
                 claim_pass: 0,
             })
             .collect();
@@ -305,7 +415,13 @@ impl Router {
             .enumerate()
             .map(|(i, a)| (a.cfg.id.clone(), i))
             .collect();
-        Router {
+        let group_names = cfg
+            .groups
+            .keys()
+            .cloned()
+            .chain(agents.iter().flat_map(|a: &AgentRt| a.cfg.groups.iter().cloned()))
+            .collect();
+        let mut r = Router {
             cfg,
             agents,
             by_id,
@@ -315,9 +431,49 @@ impl Router {
             events: Vec::new(),
             next_reservation: 1,
             pass: 0,
-            agents_version: 0,
-            urs2_cache: RefCell::new(HashMap::new()),
+            group_names,
+            matching: HashMap::new(),
+        };
+        // Configured queues exist from the start: statistics and EWT know them.
+        let names: Vec<String> = r.cfg.queues.keys().cloned().collect();
+        for name in names {
+            let q = r.new_queue();
+            r.queues.insert(name, q);
         }
+        r
+    }
+
+    fn new_queue(&self) -> Queue {
+        Queue {
+            order: BTreeSet::new(),
+            distributed: Window::new(self.cfg.ewt_window),
+            distributed_count: 0,
+            answer_ms_total: 0,
+            targets: HashMap::new(),
+            urs2: RefCell::new(None),
+        }
+    }
+
+    /// urs2's agent sets of `queue` built from scratch: O(agents × distinct target lists).
+    fn build_urs2(&self, name: &str, q: &Queue) -> Urs2Sets {
+        let configured = self.cfg.queues.get(name).and_then(|c| c.target.as_ref());
+        let mut sets = Urs2Sets::default();
+        for (i, a) in self.agents.iter().enumerate() {
+            let n = q
+                .targets
+                .values()
+                .filter(|(t, _)| self.list_matches(a, t))
+                .count() as u32;
+            if n > 0 {
+                sets.waiting.insert(i, n);
+                sets.waiting_rate += a.rate;
+            }
+            if a.served.contains(name) || configured.is_some_and(|t| self.list_matches(a, t)) {
+                sets.idle.insert(i);
+                sets.idle_rate += a.rate;
+            }
+        }
+        sets
     }
 
     pub fn config(&self) -> &RoutingConfig {
@@ -471,6 +627,11 @@ impl Router {
             reservation: None,
             attempts: 0,
             max_attempts: e.max_attempts.unwrap_or(self.cfg.max_transfer_attempts).max(1),
+            confirm_timeout_ms: e
+                .confirm_timeout_secs
+                .filter(|s| *s > 0)
+                .map(|s| s.saturating_mul(1000)),
+            excluded: Vec::new(),
         };
         entry.priority = entry.priority_at(now);
         if let Some(t) = entry.targets.clone() {
@@ -478,26 +639,100 @@ impl Router {
             entry.step = first;
             entry.active = vec![first];
         }
-        let window = self.cfg.ewt_window;
-        let queue = self.queues.entry(entry.queue.clone()).or_insert_with(|| Queue {
-            order: BTreeSet::new(),
-            distributed: Window::new(window),
-            distributed_count: 0,
-            answer_ms_total: 0,
-            targets: HashMap::new(),
-            targets_version: 0,
-        });
-        queue.order.insert(entry.key());
-        if let Some(t) = &entry.targets {
-            let text = format!("{:?}", t.steps);
-            let slot = queue.targets.entry(text).or_insert_with(|| (t.clone(), 0));
-            slot.1 += 1;
-            if slot.1 == 1 {
-                queue.targets_version += 1;
+        if !self.queues.contains_key(&entry.queue) {
+            let q = self.new_queue();
+            self.queues.insert(entry.queue.clone(), q);
+        }
+        let mut appeared = None;
+        if let Some(queue) = self.queues.get_mut(&entry.queue) {
+            queue.order.insert(entry.key());
+            if let Some(t) = &entry.targets {
+                let text = format!("{:?}", t.steps);
+                let slot = queue
+                    .targets
+                    .entry(text.clone())
+                    .or_insert_with(|| (t.clone(), 0));
+                slot.1 += 1;
+                if slot.1 == 1 {
+                    appeared = Some((text, t.clone()));
+                }
             }
+        }
+        if let Some((text, t)) = appeared {
+            self.urs2_target_changed(&entry.queue, &text, &t, true);
         }
         self.entries.insert(entry.session_id.clone(), entry);
         self.dispatch(now);
+    }
+
+    /// A distinct target list appeared in (`added`) or left the waiting calls of `queue`:
+    /// the agents matching it join or leave the queue's urs2 set. O(agents), on the write
+    /// path only, so that an EWT query is O(1).
+    fn urs2_target_changed(&mut self, queue: &str, text: &str, t: &TargetList, added: bool) {
+        if self.queues.get(queue).is_none_or(|q| q.urs2.borrow().is_none()) {
+            return;
+        }
+        let matching = match self.matching.get(text) {
+            Some(m) => m.clone(),
+            None => {
+                let m: Arc<[usize]> = self
+                    .agents
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| self.list_matches(a, t))
+                    .map(|(i, _)| i)
+                    .collect();
+                if self.matching.len() >= MAX_MATCHING_CACHED {
+                    self.matching.clear();
+                }
+                self.matching.insert(text.to_string(), m.clone());
+                m
+            }
+        };
+        let agents = &self.agents;
+        let Some(u) = self.queues.get_mut(queue).and_then(|q| q.urs2.get_mut().as_mut()) else {
+            return;
+        };
+        for &i in matching.iter() {
+            let rate = agents.get(i).map_or(0, |a| a.rate);
+            if added {
+                let n = u.waiting.entry(i).or_insert(0);
+                *n += 1;
+                if *n == 1 {
+                    u.waiting_rate += rate;
+                }
+            } else if let Some(n) = u.waiting.get_mut(&i) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    u.waiting.remove(&i);
+                    u.waiting_rate -= rate;
+                }
+            }
+        }
+    }
+
+    /// An agent's handle time or served queues changed: its rate is recomputed and the sums
+    /// of the queues it counts in move by the difference. O(queues).
+    fn refresh_rate(&mut self, i: usize) {
+        let Some(a) = self.agents.get_mut(i) else { return };
+        let new = rate_of(a.handled, a.handle_ms, a.served.len());
+        let delta = new - a.rate;
+        a.rate = new;
+        if delta == 0 {
+            return;
+        }
+        for u in self.queues.values_mut().filter_map(|q| q.urs2.get_mut().as_mut()) {
+            if u.waiting.contains_key(&i) {
+                u.waiting_rate += delta;
+            }
+            if u.idle.contains(&i) {
+                u.idle_rate += delta;
+            }
+        }
+    }
+
+    fn list_matches(&self, a: &AgentRt, t: &TargetList) -> bool {
+        t.steps.iter().any(|s| self.matches(a, &s.target))
     }
 
     /// First step at or after `from` whose condition does not say "skip" (never the last).
@@ -513,6 +748,7 @@ impl Router {
     }
 
     fn unlink(&mut self, entry: &Entry) {
+        let mut gone = None;
         if let Some(q) = self.queues.get_mut(&entry.queue) {
             q.order.remove(&entry.key());
             if let Some(t) = &entry.targets {
@@ -520,11 +756,13 @@ impl Router {
                 if let Some(c) = q.targets.get_mut(&text) {
                     c.1 = c.1.saturating_sub(1);
                     if c.1 == 0 {
-                        q.targets.remove(&text);
-                        q.targets_version += 1;
+                        gone = q.targets.remove(&text).map(|(t, _)| (text, t));
                     }
                 }
             }
+        }
+        if let Some((text, t)) = gone {
+            self.urs2_target_changed(&entry.queue, &text, &t, false);
         }
     }
 
@@ -536,19 +774,20 @@ impl Router {
         };
         self.unlink(&entry);
         if let Some(r) = &entry.reservation {
-            self.free_agent(r.agent, false, now);
+            self.free_agent(r.agent, None, now);
         }
         self.dispatch(now);
         true
     }
 
-    fn free_agent(&mut self, i: usize, blame: bool, now: Millis) {
+    /// Frees a reserved agent; `blame` is the not-ready reason when the agent is at fault.
+    fn free_agent(&mut self, i: usize, blame: Option<String>, now: Millis) {
         if let Some(a) = self.agents.get_mut(i) {
             a.session = None;
             a.queue = None;
         }
-        if blame && self.cfg.not_ready_on_reject {
-            self.set_state(i, AgentState::NotReady, Some("no answer or rejected".into()), now);
+        if let Some(why) = blame.filter(|_| self.cfg.not_ready_on_reject) {
+            self.set_state(i, AgentState::NotReady, Some(why), now);
         } else {
             self.set_state(i, AgentState::Ready, None, now);
         }
@@ -597,16 +836,27 @@ impl Router {
             q.answer_ms_total = q.answer_ms_total.saturating_add(waited);
         }
         self.set_state(agent, AgentState::Busy, None, now);
-        self.agents_version += 1;
-        let id = match self.agents.get_mut(agent) {
+        let (id, first_time) = match self.agents.get_mut(agent) {
             Some(a) => {
                 a.session = Some((session_id.to_string(), reservation));
                 a.queue = Some(entry.queue.clone());
-                a.served.insert(entry.queue);
-                a.cfg.id.clone()
+                (a.cfg.id.clone(), a.served.insert(entry.queue.clone()))
             }
-            None => String::new(),
+            None => (String::new(), false),
         };
+        if first_time {
+            // The agent now serves this queue (urs2's idle set) and one more queue (its k).
+            let rate = self.agents.get(agent).map_or(0, |a| a.rate);
+            if let Some(u) = self
+                .queues
+                .get_mut(&entry.queue)
+                .and_then(|q| q.urs2.get_mut().as_mut())
+                && u.idle.insert(agent)
+            {
+                u.idle_rate += rate;
+            }
+            self.refresh_rate(agent);
+        }
         Ok(id)
     }
 
@@ -617,6 +867,22 @@ impl Router {
         session_id: &str,
         reservation: u64,
         reason: ReleaseReason,
+        now: Millis,
+    ) -> Result<(), RoutingError> {
+        let why = match reason {
+            ReleaseReason::Rejected => "rejected",
+            ReleaseReason::NoAnswer => "no answer",
+            ReleaseReason::CustomerGone => "",
+        };
+        self.release_why(session_id, reservation, reason, why.to_string(), now)
+    }
+
+    fn release_why(
+        &mut self,
+        session_id: &str,
+        reservation: u64,
+        reason: ReleaseReason,
+        why: String,
         now: Millis,
     ) -> Result<(), RoutingError> {
         let Some(entry) = self.entries.get_mut(session_id) else {
@@ -635,6 +901,7 @@ impl Router {
         let blame = reason != ReleaseReason::CustomerGone;
         if blame {
             entry.attempts += 1;
+            entry.excluded.push(r.agent);
         }
         let exhausted = entry.attempts >= entry.max_attempts;
         let agent_id = self
@@ -642,7 +909,7 @@ impl Router {
             .get(r.agent)
             .map(|a| a.cfg.id.clone())
             .unwrap_or_default();
-        self.free_agent(r.agent, blame, now);
+        self.free_agent(r.agent, blame.then_some(why), now);
         self.events.push(RoutingEvent::Released {
             session_id: session_id.to_string(),
             agent_id,
@@ -674,7 +941,7 @@ impl Router {
             a.queue = None;
             a.acw_until = now + wrap;
         }
-        self.agents_version += 1;
+        self.refresh_rate(i);
         if wrap > 0 {
             self.set_state(i, AgentState::AfterCallWork, None, now);
         } else {
@@ -682,6 +949,70 @@ impl Router {
             self.dispatch(now);
         }
         Ok(())
+    }
+
+    // ------------------------------------------------------------------ call events
+
+    /// The one entry point of the call layer: an outcome of the call a
+    /// [`RoutingEvent::Reserved`] asked for (`call` is that event's
+    /// [`RoutingEvent::agent_call`]). The agent's state, the reservation, the callback's place
+    /// in its queue and the statistics follow (see [`AgentCallEvent`] for each rule); events
+    /// to act on (a release, the next reservation, attempts exhausted) come out as usual.
+    ///
+    /// An outcome that does not fit (a stale reservation, an unknown agent, `HungUp` before
+    /// the call was connected) is an error and changes nothing, so a late or repeated report
+    /// is harmless.
+    pub fn on_agent_call(
+        &mut self,
+        call: &AgentCall,
+        event: AgentCallEvent,
+        now: Millis,
+    ) -> Result<AgentCallOutcome, RoutingError> {
+        let i = self.agent_index(&call.agent_id)?;
+        let holds = self.agents.get(i).is_some_and(|a| {
+            a.session
+                .as_ref()
+                .is_some_and(|(s, r)| *s == call.session_id && *r == call.reservation)
+        });
+        if !holds {
+            return Err(RoutingError::NoSuchReservation {
+                session: call.session_id.clone(),
+                reservation: call.reservation,
+            });
+        }
+        let (s, r) = (call.session_id.as_str(), call.reservation);
+        match (self.state_of(i), event) {
+            (AgentState::Reserved, AgentCallEvent::Answered | AgentCallEvent::Bridged) => {
+                self.confirm(s, r, now)?;
+                Ok(AgentCallOutcome::Connected)
+            }
+            (AgentState::Busy, AgentCallEvent::Answered | AgentCallEvent::Bridged) => {
+                Ok(AgentCallOutcome::Unchanged)
+            }
+            (AgentState::Reserved, AgentCallEvent::Rejected { code }) => {
+                self.release_why(s, r, ReleaseReason::Rejected, format!("rejected {code}"), now)?;
+                Ok(AgentCallOutcome::Released {
+                    retrying: self.entries.contains_key(s),
+                })
+            }
+            (AgentState::Reserved, AgentCallEvent::NoAnswer) => {
+                self.release(s, r, ReleaseReason::NoAnswer, now)?;
+                Ok(AgentCallOutcome::Released {
+                    retrying: self.entries.contains_key(s),
+                })
+            }
+            (AgentState::Reserved, AgentCallEvent::CustomerGone) => {
+                self.remove(s, now);
+                Ok(AgentCallOutcome::Abandoned)
+            }
+            (AgentState::Busy, AgentCallEvent::HungUp | AgentCallEvent::CustomerGone) => {
+                self.hangup(&call.agent_id, now)?;
+                Ok(AgentCallOutcome::Ended)
+            }
+            (_, AgentCallEvent::HungUp) => Err(self.illegal(i, "hang up")),
+            (_, AgentCallEvent::Answered | AgentCallEvent::Bridged) => Err(self.illegal(i, "take the call")),
+            (_, _) => Err(self.illegal(i, "be released")),
+        }
     }
 
     /// Timers: wrap-up ends, reservation timeouts, per-target timeouts, priority steps.
@@ -756,7 +1087,7 @@ impl Router {
             Target::Group(g) => a.cfg.groups.contains(g),
             Target::Agent(id) => &a.cfg.id == id,
             Target::Name(n) => {
-                if self.cfg.groups.contains_key(n) || self.agents.iter().any(|x| x.cfg.groups.contains(n)) {
+                if self.group_names.contains(n) {
                     a.cfg.groups.contains(n)
                 } else {
                     &a.cfg.id == n
@@ -827,9 +1158,9 @@ impl Router {
                     continue;
                 }
                 let found = self.ready.iter().map(|&(_, i)| i).find(|&i| {
-                    self.agents
-                        .get(i)
-                        .is_some_and(|a| a.claim_pass != pass && self.entry_accepts(entry, a))
+                    self.agents.get(i).is_some_and(|a| {
+                        a.claim_pass != pass && !entry.excluded.contains(&i) && self.entry_accepts(entry, a)
+                    })
                 });
                 let Some(agent) = found else { continue };
                 if entry.mode == Mode::CustomerFirst && !entry.customer_ready {
@@ -860,6 +1191,9 @@ impl Router {
         let Some(q) = self.queues.get(queue) else {
             return false;
         };
+        if q.order.is_empty() {
+            return false;
+        }
         let with_target: usize = q.targets.values().map(|(_, n)| n).sum();
         if with_target < q.order.len() {
             return true;
@@ -877,10 +1211,14 @@ impl Router {
     fn reserve(&mut self, sid: &str, agent: usize, now: Millis) {
         let id = self.next_reservation;
         self.next_reservation += 1;
-        let until = now + self.cfg.reservation_timeout_secs.max(1) * 1000;
         let Some(e) = self.entries.get_mut(sid) else {
             return;
         };
+        let timeout = e
+            .confirm_timeout_ms
+            .unwrap_or(self.cfg.reservation_timeout_secs.saturating_mul(1000))
+            .max(1000);
+        let until = now.saturating_add(timeout);
         e.reservation = Some(Reservation { agent, id, until });
         let queue = e.queue.clone();
         self.set_state(agent, AgentState::Reserved, None, now);
@@ -950,52 +1288,47 @@ impl Router {
         }
     }
 
-    /// urs2's time per call of `queue`, cached until agents or the queue's targets change.
+    /// urs2's time per call of `queue`, `1 / Σ 1/(AHT × k)` over the agents serving it: the
+    /// agents the waiting calls' targets name, or (no call with a target waiting) the agents
+    /// that served the queue before and those of its configured target. O(1): the sets are
+    /// built at the queue's first urs2 query, then their sums kept up to date as agents'
+    /// statistics and the waiting target lists change.
     fn per_call_secs(&self, queue: &str) -> Option<f64> {
-        let q = self.queues.get(queue);
-        let key = (
-            self.agents_version,
-            q.map_or(0, |q| q.targets_version),
-            q.is_none_or(|q| q.order.is_empty()),
-        );
-        if let Some((k, t)) = self.urs2_cache.borrow().get(queue)
-            && *k == key
-        {
-            return *t;
+        let q = self.queues.get(queue)?;
+        let waiting = !q.order.is_empty() && !q.targets.is_empty();
+        if let Some(u) = q.urs2.borrow().as_ref() {
+            let rate = if waiting { u.waiting_rate } else { u.idle_rate };
+            return (rate > 0).then(|| RATE_SCALE / rate as f64);
         }
-        let t = ewt::per_call_secs(self.serving_agents(queue));
-        self.urs2_cache.borrow_mut().insert(queue.to_string(), (key, t));
-        t
+        let sets = self.build_urs2(queue, q);
+        let rate = if waiting {
+            sets.waiting_rate
+        } else {
+            sets.idle_rate
+        };
+        *q.urs2.borrow_mut() = Some(sets);
+        (rate > 0).then(|| RATE_SCALE / rate as f64)
     }
 
-    /// `(AHT seconds, queues served)` of the agents serving `queue`: the agents the waiting
-    /// calls wait for, or (queue empty) the agents of its configured target and those that
-    /// served it before.
-    fn serving_agents(&self, queue: &str) -> Vec<(f64, u32)> {
-        let q = self.queues.get(queue);
-        let waiting_targets: Vec<&Arc<TargetList>> = q
-            .filter(|q| !q.order.is_empty())
-            .map(|q| q.targets.values().map(|(t, _)| t).collect())
-            .unwrap_or_default();
+    /// urs2's time per call recomputed from scratch over every agent (what the kept sums
+    /// must equal; for the invariant check).
+    fn per_call_secs_scan(&self, queue: &str) -> Option<f64> {
+        let q = self.queues.get(queue)?;
         let configured = self.cfg.queues.get(queue).and_then(|c| c.target.as_ref());
-        self.agents
+        let waiting = !q.order.is_empty() && !q.targets.is_empty();
+        let rate: i128 = self
+            .agents
             .iter()
-            .filter(|a| a.handled > 0)
             .filter(|a| {
-                if !waiting_targets.is_empty() {
-                    waiting_targets
-                        .iter()
-                        .any(|t| t.steps.iter().any(|s| self.matches(a, &s.target)))
+                if waiting {
+                    q.targets.values().any(|(t, _)| self.list_matches(a, t))
                 } else {
-                    a.served.contains(queue)
-                        || configured.is_some_and(|t| t.steps.iter().any(|s| self.matches(a, &s.target)))
+                    a.served.contains(queue) || configured.is_some_and(|t| self.list_matches(a, t))
                 }
             })
-            .map(|a| {
-                let aht = a.handle_ms as f64 / 1000.0 / a.handled as f64;
-                (aht, a.served.len().max(1) as u32)
-            })
-            .collect()
+            .map(|a| rate_of(a.handled, a.handle_ms, a.served.len()))
+            .sum();
+        (rate > 0).then(|| RATE_SCALE / rate as f64)
     }
 
     /// The largest EWT of any known queue.
@@ -1106,6 +1439,14 @@ impl Router {
                 .count()
         {
             return Err("ready set has stale members".into());
+        }
+        for name in self.queues.keys() {
+            let (kept, scanned) = (self.per_call_secs(name), self.per_call_secs_scan(name));
+            if kept != scanned {
+                return Err(format!(
+                    "queue {name}: urs2 time per call {kept:?} kept, {scanned:?} recomputed"
+                ));
+            }
         }
         Ok(())
     }
