@@ -38,6 +38,16 @@ _request_execution_time_buffer = 120
 _urs_virtual_queue = "VQ_Billing"
 _wait_for_agent = true
 
+[service.confirm-timeout]
+_type = "ors"
+_service = "callback"
+_ttl = 86400
+_request_execution_time_buffer = 120
+_urs_virtual_queue = "VQ_Confirm"
+_wait_for_agent = true
+_agent_transfer_confirm_timeout = 1
+_max_transfer_to_agent_attempts = 1
+
 [service.customer-first]
 _type = "ors"
 _service = "callback"
@@ -282,5 +292,50 @@ async fn customer_first_the_customer_is_dialled_then_the_matching_agent_is_reser
     assert_eq!(agent_id, "loan");
     let pos = env.position(&id).await;
     assert_eq!(pos["_position"].as_i64(), Some(1), "{pos}");
+    env.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_callbacks_own_confirm_timeout_releases_a_silent_agent_and_ends_the_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::start(&dir).await;
+    let routing = env
+        .server
+        .callbacks()
+        .engine()
+        .routing()
+        .expect("the server routes");
+    let mut events = routing.subscribe();
+    let id = env.callback("confirm-timeout", "5550103", "Billing@SS.GA").await;
+    let session = env.position(&id).await["ors_session_id"]
+        .as_str()
+        .expect("a session")
+        .to_string();
+    env.agent_action("bill", "login").await;
+    assert_eq!(env.agent_action("bill", "ready").await["state"], "RESERVED");
+    let RoutingEvent::Reserved { agent_id, .. } = next_event(&mut events).await else {
+        panic!("expected a reservation")
+    };
+    assert_eq!(agent_id, "bill");
+    // Nobody reports an answer: the service's 1 s `_agent_transfer_confirm_timeout` (not the
+    // routing configuration's 600 s) releases the agent, and with one attempt allowed the
+    // callback leaves the queue.
+    let released = next_event(&mut events).await;
+    assert!(
+        matches!(&released, RoutingEvent::Released { session_id, agent_id, .. }
+            if *session_id == session && agent_id == "bill"),
+        "{released:?}"
+    );
+    assert_eq!(
+        next_event(&mut events).await,
+        RoutingEvent::AttemptsExhausted {
+            session_id: session.clone()
+        }
+    );
+    let bill = env.agent("bill").await;
+    assert_eq!(
+        bill["state"], "NOT_READY",
+        "a silent agent is set not ready: {bill}"
+    );
     env.server.shutdown().await;
 }

@@ -51,6 +51,9 @@ pub struct RoutingOptions {
     pub priority_increment: Option<(i64, i64)>,
     /// `_max_transfer_to_agent_attempts`.
     pub max_transfer_attempts: Option<u32>,
+    /// `_agent_transfer_confirm_timeout` in seconds (0 or absent: the routing configuration's
+    /// reservation timeout).
+    pub confirm_timeout_secs: Option<i64>,
     /// Dial the customer first and reserve an agent once the customer is on the line
     /// (`_wait_for_agent=false`, customer first); otherwise reserve the agent first.
     pub customer_first: bool,
@@ -213,7 +216,7 @@ impl SessionTable {
                     Mode::ReserveFirst
                 },
                 max_attempts: session.routing.max_transfer_attempts,
-                confirm_timeout_secs: None,
+                confirm_timeout_secs: session.routing.confirm_timeout_secs,
             });
         }
         self.sessions().insert(

@@ -93,6 +93,19 @@ fn option_i64(options: &BTreeMap<String, String>, key: &str) -> Option<i64> {
     options.get(key).and_then(|v| v.trim().parse().ok())
 }
 
+/// The effective `_target` (after token substitution and the request's overrides) must parse:
+/// a callback whose target routing cannot read would wait for no agent (spec 40 §5.1 step 3).
+fn check_effective_target(options: &BTreeMap<String, String>) -> CallbackResult<()> {
+    match options.get("_target").map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        Some(target) => crate::routing::target::TargetList::parse(target)
+            .map(|_| ())
+            .map_err(|e| {
+                CallbackError::bad_parameter("_target", format!("Invalid value for option _target: {e}"))
+            }),
+        None => Ok(()),
+    }
+}
+
 fn parse_time_param(option: &str, text: &str) -> CallbackResult<Millis> {
     parse_iso(text).ok_or_else(|| {
         CallbackError::bad_parameter(
@@ -256,6 +269,7 @@ impl Callbacks {
                 }),
                 max_transfer_attempts: option_i64(p, "_max_transfer_to_agent_attempts")
                     .and_then(|n| u32::try_from(n).ok()),
+                confirm_timeout_secs: option_i64(p, "_agent_transfer_confirm_timeout").filter(|&t| t > 0),
                 customer_first: !option_flag(p, "_wait_for_agent")
                     && !p
                         .get("_userterminated_first_connect_party")
@@ -348,6 +362,7 @@ impl Callbacks {
 
         let mut options = service_options(service, &request);
         merge_request(service, &mut options, &request)?;
+        check_effective_target(&options)?;
         let ewt = self.ewt_secs(service_name, &options)?;
 
         let fix_plus = options

@@ -19,6 +19,8 @@ const NUMERIC_OPTIONS: &[(&str, i64, i64, &str)] = &[
     ("_urs_vq_priority_increment_interval", 1, 86400, "seconds"),
     ("_urs_queued_ttl", 1, 10 * 365 * 86400, "seconds"),
     ("_request_time_bucket", 1, 1440, "minutes"),
+    ("_max_transfer_to_agent_attempts", 1, 100, ""),
+    ("_agent_transfer_confirm_timeout", 0, 3600, "seconds"),
 ];
 
 /// Options whose value is `true` or `false`.
@@ -67,6 +69,9 @@ pub fn check_typed_option(key: &str, value: &str) -> Result<(), String> {
         }
     } else if BOOLEAN_OPTIONS.contains(&key) && parse_bool(value).is_none() {
         return Err(format!("expected true or false, got '{value}'"));
+    } else if key == "_target" && !value.trim().is_empty() && !value.contains('$') {
+        // A value with a `$token$` placeholder is checked once the request fills it in.
+        crate::routing::target::TargetList::parse(value)?;
     }
     Ok(())
 }
@@ -349,6 +354,13 @@ mod tests {
         assert!(check_typed_option("_wait_for_agent", "TRUE").is_ok());
         assert!(check_typed_option("_wait_for_agent", "yes").is_err());
         assert!(check_typed_option("_anything_else", "whatever").is_ok());
+        assert!(check_typed_option("_target", "Billing@SS.GA").is_ok());
+        assert!(check_typed_option("_target", "?:Billing>5 & English").is_ok());
+        assert!(check_typed_option("_target", "Billing@$token$.GA").is_ok());
+        assert!(check_typed_option("_target", "?:Billing>").is_err());
+        assert!(check_typed_option("_target", "[{\"target\": 5}]").is_err());
+        assert!(check_typed_option("_agent_transfer_confirm_timeout", "-1").is_err());
+        assert!(check_typed_option("_max_transfer_to_agent_attempts", "0").is_err());
     }
 
     #[test]

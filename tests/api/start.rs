@@ -644,3 +644,53 @@ async fn t52_internal_panic_is_unknown_error() {
     assert_eq!(s.state("cb-test", &id).await, "SCHEDULED");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn x_target_that_routing_cannot_read_is_rejected() {
+    let s = TestServer::start().await;
+    let sixteen: Vec<_> = (0..16)
+        .map(|i| json!({"target": format!("G{i}@SS.GA")}))
+        .collect();
+    let bad_targets = [
+        ("?:Billing>", "skill expression"),
+        (
+            "[{\"target\": \"Billing@SS.GA\", \"timeout\": -5}]",
+            "negative timeout",
+        ),
+        ("[{\"target\": \"Billing@SS.GA\"", "malformed JSON"),
+        ("Billing@SS.XX", "unknown target type"),
+    ];
+    for (target, what) in bad_targets {
+        let r = s
+            .post_json(
+                "/genesys/1/service/callback/cb-ovr",
+                &json!({"_customer_number": "5115", "_desired_time": iso(t_plus_days(2)), "_target": target}),
+            )
+            .await;
+        let body = assert_error(&r, 40010, "Invalid value for option _target: ");
+        assert_eq!(prop(&body, "option"), Some(&json!("_target")), "{what}");
+    }
+    let r = s
+        .post_json(
+            "/genesys/1/service/callback/cb-ovr",
+            &json!({"_customer_number": "5115", "_desired_time": iso(t_plus_days(2)),
+                    "_target": serde_json::to_string(&sixteen).expect("JSON")}),
+        )
+        .await;
+    let body = assert_error(&r, 40010, "Invalid value for option _target: ");
+    assert!(message(&body).contains("at most 15"), "{body:?}");
+    // Nothing was stored by the refused requests.
+    let r = s
+        .get("/genesys/1/service/callback/cb-ovr?_customer_number=5115")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(ids_of(&r.json()).is_empty());
+    // A good JSON list is accepted.
+    let good = json!([{"target": "Billing@SS.GA", "timeout": 30}, {"target": "?:Billing>5 & English"}]);
+    s.create(
+        "cb-ovr",
+        json!({"_customer_number": "5115", "_desired_time": iso(t_plus_days(2)), "_target": good.to_string()}),
+    )
+    .await;
+    s.stop().await;
+}
