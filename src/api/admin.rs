@@ -21,7 +21,7 @@ use crate::config::{Role, User};
 
 /// What a route needs from the caller.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Need {
+pub(crate) enum Need {
     Read,
     Change,
     /// Developer tools (API key validation): Administrators only (spec 50 §5.1).
@@ -43,7 +43,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The authenticated user, or the 401/403 response.
 #[allow(clippy::result_large_err)]
-fn authorize<'a>(app: &'a AppState, headers: &HeaderMap, need: Need) -> Result<&'a User, Response> {
+pub(crate) fn authorize<'a>(
+    app: &'a AppState,
+    headers: &HeaderMap,
+    need: Need,
+) -> Result<&'a User, Response> {
     let credentials = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -104,7 +104,11 @@ pub fn app(callbacks: Arc<Callbacks>) -> NormalizePath<Router> {
         .engine()
         .routing()
         .map(agents::routes)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            agent_api_guard,
+        ));
     let router = Router::new()
         .merge(service_routes)
         .merge(admin_routes)
@@ -139,6 +143,29 @@ async fn api_key_guard(State(app): State<AppState>, request: Request, next: Next
         next.run(request).await
     } else {
         response::plain(StatusCode::UNAUTHORIZED, "Missing or invalid x-api-key")
+    }
+}
+
+/// The agent-state and routing routes: open while the server has neither API keys nor users
+/// (a development set-up); otherwise a valid `x-api-key` (an agent desktop) or the Basic
+/// credentials of a user: any role may read, Administrators and Supervisors change states.
+async fn agent_api_guard(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let config = app.callbacks.config();
+    if config.api_keys.is_empty() && config.users.is_empty() {
+        return next.run(request).await;
+    }
+    let key = request.headers().get("x-api-key").and_then(|v| v.to_str().ok());
+    if key.is_some_and(|k| config.api_keys.iter().any(|c| c.accepts(k))) {
+        return next.run(request).await;
+    }
+    let need = if request.method() == Method::GET {
+        admin::Need::Read
+    } else {
+        admin::Need::Change
+    };
+    match admin::authorize(&app, request.headers(), need) {
+        Ok(_) => next.run(request).await,
+        Err(refused) => refused,
     }
 }
 

@@ -255,3 +255,53 @@ async fn k07_no_origins_configured_no_cors() {
     assert_eq!(r.header("access-control-allow-origin"), None);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn k08_agent_api_needs_a_key_or_a_user_once_either_is_configured() {
+    let s = TestServer::with_toml(&keyed_toml()).await;
+    let list = "/api/v1/agents";
+    let change = "/api/v1/agents/nobody/login";
+    assert_eq!(s.get(list).await.status, 401, "no credentials");
+    assert_eq!(
+        s.post_json(change, &json!({})).await.status,
+        401,
+        "no credentials"
+    );
+    let r = s
+        .send(
+            s.client
+                .get(s.url(list))
+                .header("x-api-key", "wrong-key-0123456789"),
+        )
+        .await;
+    assert_eq!(r.status, 401, "a wrong key");
+    // An agent desktop with a key reads and changes states (unknown agent: the handler's 404).
+    let r = s
+        .send(s.client.get(s.url(list)).header("x-api-key", WEB_KEY))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = s
+        .send(s.client.post(s.url(change)).header("x-api-key", KIOSK_KEY))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    // Users: any role reads, a read-only user may not change states, an administrator may.
+    assert_eq!(
+        s.send(s.admin_request(Method::GET, list, READER)).await.status,
+        200
+    );
+    assert_eq!(
+        s.send(s.admin_request(Method::POST, change, READER)).await.status,
+        403
+    );
+    assert_eq!(
+        s.send(s.admin_request(Method::POST, change, ADMIN)).await.status,
+        404
+    );
+    assert_eq!(
+        s.send(s.admin_request(Method::GET, "/api/v1/routing/stats", ("admin", "wrong")))
+            .await
+            .status,
+        401
+    );
+    s.stop().await;
+}
