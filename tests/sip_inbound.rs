@@ -216,3 +216,26 @@ async fn inband_dtmf_from_the_caller_is_collected() {
     assert_eq!(digits, "123#", "one dtmf event per key: {ev:?}");
     assert_eq!(uac.wait().await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_puts_us_on_hold_then_we_hang_up_with_bye() {
+    let (t, mut incoming) = telephony().await;
+    let uac = Uac::call("uac_hold_wait_bye.xml", t.local_addr(), "3000", &codec_keys(false));
+    let mut call = next_call(&mut incoming).await;
+    t.answer(call.leg).await.expect("answer");
+    let ev = events_until(&mut call.events, |e| matches!(e, LegEvent::Hold { .. })).await;
+    assert_eq!(ev.last(), Some(&LegEvent::Hold { held: true }), "{ev:?}");
+    t.hangup(call.leg).await.expect("hangup");
+    let ev = events_until(&mut call.events, is_hangup).await;
+    assert_eq!(
+        ev.last(),
+        Some(&LegEvent::Hangup {
+            cause: Cause::LocalHangup,
+            code: Some(200),
+            reason: "OK".into()
+        })
+    );
+    assert_eq!(uac.wait().await, 0, "SIPp: re-INVITE answered 200, our BYE received");
+    let (_, legs, ports) = t.counters().await.expect("counters");
+    assert_eq!((legs, ports), (0, 0));
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use boomerang_media::Time;
-use boomerang_media::cpd::{Cpd, CpdEvent, CpdParams};
+use boomerang_media::cpd::{Cpd, CpdParams};
 use boomerang_media::dtmf::{DtmfEvent, DtmfReceiver};
 use boomerang_media::g711::Law;
 use boomerang_media::rtp::{MediaKind, RtpSession, SessionConfig, SessionEvent, looks_like_rtcp};
@@ -211,16 +211,19 @@ pub(crate) async fn rtp_task(t: MediaTask) {
                                 let _ = p.send(RtpCmd::Relay(payload.to_vec(), law));
                                 stats.relayed_packets += 1;
                             }
-                            let n = law.decode_slice(payload.get(..payload.len().min(pcm.len())).unwrap_or(&[]), &mut pcm);
-                            let samples = pcm.get(..n).unwrap_or(&[]);
-                            if let Some(d) = inband.push(samples) {
-                                digits.push((d, "inband"));
-                            }
-                            if let Some(run) = cpd.as_mut()
-                                && !run.reported
-                                && (answered || run.early)
-                            {
-                                run.cpd.push(samples);
+                            // Decoding costs: only for in-band DTMF (a leg that is not bridged,
+                            // or one collecting digits) and a CPD still listening.
+                            let detect = peer.is_none() || collect.is_some();
+                            let feed_cpd = cpd.as_ref().is_some_and(|r| !r.reported && (answered || r.early));
+                            if detect || feed_cpd {
+                                let n = law.decode_slice(payload.get(..payload.len().min(pcm.len())).unwrap_or(&[]), &mut pcm);
+                                let samples = pcm.get(..n).unwrap_or(&[]);
+                                if detect && let Some(d) = inband.push(samples) {
+                                    digits.push((d, "inband"));
+                                }
+                                if feed_cpd && let Some(run) = cpd.as_mut() {
+                                    run.cpd.push(samples);
+                                }
                             }
                         }
                         MediaKind::TelephoneEvent => {
@@ -278,7 +281,7 @@ pub(crate) async fn rtp_task(t: MediaTask) {
                         stats.playing = player.as_ref().is_some_and(|p| p.is_playing());
                         if let Some(r) = session.as_ref().and_then(|s| s.reception()) {
                             stats.jitter_ms = Some(r.jitter_ms(8000));
-                            stats.lost = Some(i64::from(r.cumulative_lost));
+                            stats.lost = Some(r.cumulative_lost);
                         }
                         let _ = tx.send(stats.clone());
                     }
@@ -387,9 +390,9 @@ pub(crate) async fn rtp_task(t: MediaTask) {
         }
         // CPD: report once, when nothing more will come (a machine waits for its beep).
         if let Some(run) = cpd.as_mut().filter(|r| !r.reported) {
-            while let Some(ev) = run.cpd.poll_event() {
-                if let CpdEvent::Decided(_) | CpdEvent::Beep(_) = ev {}
-            }
+            // The result object carries the decision and the beep: the events themselves are
+            // only drained.
+            while run.cpd.poll_event().is_some() {}
             if run.cpd.is_done() {
                 run.reported = true;
                 let _ = events.send(LegEvent::Cpd { result: cpd_result(&run.cpd) });
