@@ -85,9 +85,19 @@ async fn customer_answers_and_speaks_is_human() {
     let audio = with_silence(&dir, "hello.ul", 3);
     let (r, ev) = cpd_of("uas_answer_speak.xml", &audio, false).await;
     assert_eq!(class(&r), "human", "{r:?}");
-    assert!(r.get("decision_ms").and_then(Value::as_u64).is_some_and(|ms| ms > 0));
+    assert!(
+        r.get("decision_ms")
+            .and_then(Value::as_u64)
+            .is_some_and(|ms| ms > 0)
+    );
     assert!(r.get("evidence").is_some_and(Value::is_object));
-    assert!(matches!(ev.last(), Some(LegEvent::Hangup { cause: Cause::LocalHangup, .. })));
+    assert!(matches!(
+        ev.last(),
+        Some(LegEvent::Hangup {
+            cause: Cause::LocalHangup,
+            ..
+        })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,7 +128,10 @@ async fn early_media_sit_is_sit_with_its_code_then_404() {
     let early_at = ev.iter().position(|e| matches!(e, LegEvent::EarlyMedia { .. }));
     assert!(early_at < cpd_at, "decided on the 183's media: {ev:?}");
     assert!(!ev.iter().any(|e| matches!(e, LegEvent::Answered { .. })));
-    assert!(matches!(ev.last(), Some(LegEvent::Hangup { code: Some(404), .. })));
+    assert!(matches!(
+        ev.last(),
+        Some(LegEvent::Hangup { code: Some(404), .. })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,5 +140,12 @@ async fn early_media_busy_tone_is_busy() {
     let (r, ev) = cpd_of("uas_early_busy_486.xml", &audio, true).await;
     assert_eq!(class(&r), "busy", "{r:?}");
     assert!(!ev.iter().any(|e| matches!(e, LegEvent::Answered { .. })));
-    assert!(matches!(ev.last(), Some(LegEvent::Hangup { cause: Cause::Busy, code: Some(486), .. })));
+    assert!(matches!(
+        ev.last(),
+        Some(LegEvent::Hangup {
+            cause: Cause::Busy,
+            code: Some(486),
+            ..
+        })
+    ));
 }

@@ -37,7 +37,10 @@ async fn next_call(rx: &mut Receiver<IncomingCall>) -> IncomingCall {
         .expect("incoming stream open")
 }
 
-async fn events_until(rx: &mut UnboundedReceiver<LegEvent>, stop: impl Fn(&LegEvent) -> bool) -> Vec<LegEvent> {
+async fn events_until(
+    rx: &mut UnboundedReceiver<LegEvent>,
+    stop: impl Fn(&LegEvent) -> bool,
+) -> Vec<LegEvent> {
     let mut v = Vec::new();
     loop {
         let e = tokio::time::timeout(DEADLINE, rx.recv())
@@ -106,7 +109,10 @@ async fn route_point_call_is_answered_our_treatment_reaches_sipp_and_the_caller_
         "the treatment reached SIPp intact (A-law, as negotiated) and came back"
     );
     let stats = t.media_stats(call.leg).await.expect("stats");
-    assert!(stats.latched.is_some(), "symmetric RTP latched to SIPp's media port");
+    assert!(
+        stats.latched.is_some(),
+        "symmetric RTP latched to SIPp's media port"
+    );
     let ev = events_until(&mut call.events, is_hangup).await;
     assert!(
         matches!(
@@ -141,7 +147,13 @@ async fn customer_audio_on_an_inbound_leg_arrives() {
         "SIPp's audio arrived byte for byte"
     );
     let ev = events_until(&mut call.events, is_hangup).await;
-    assert!(ev.iter().any(|e| matches!(e, LegEvent::Answered { codec: Some("PCMU"), .. })));
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        LegEvent::Answered {
+            codec: Some("PCMU"),
+            ..
+        }
+    )));
     assert_eq!(uac.wait().await, 0);
 }
 
@@ -149,7 +161,11 @@ async fn customer_audio_on_an_inbound_leg_arrives() {
 async fn unknown_number_gets_404() {
     let (t, mut incoming) = telephony().await;
     let uac = Uac::call("uac_unknown_404.xml", t.local_addr(), "9999", &codec_keys(false));
-    assert_eq!(uac.wait().await, 0, "SIPp got 404 for a number that is not a route point");
+    assert_eq!(
+        uac.wait().await,
+        0,
+        "SIPp got 404 for a number that is not a route point"
+    );
     assert!(incoming.try_recv().is_err(), "nothing handed to the handler");
     let (_, legs, ports) = t.counters().await.expect("counters");
     assert_eq!((legs, ports), (0, 0));
@@ -209,7 +225,10 @@ async fn inband_dtmf_from_the_caller_is_collected() {
     let digits: String = ev
         .iter()
         .filter_map(|e| match e {
-            LegEvent::Dtmf { digit, source: "inband" } => Some(*digit),
+            LegEvent::Dtmf {
+                digit,
+                source: "inband",
+            } => Some(*digit),
             _ => None,
         })
         .collect();
@@ -220,7 +239,12 @@ async fn inband_dtmf_from_the_caller_is_collected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caller_puts_us_on_hold_then_we_hang_up_with_bye() {
     let (t, mut incoming) = telephony().await;
-    let uac = Uac::call("uac_hold_wait_bye.xml", t.local_addr(), "3000", &codec_keys(false));
+    let uac = Uac::call(
+        "uac_hold_wait_bye.xml",
+        t.local_addr(),
+        "3000",
+        &codec_keys(false),
+    );
     let mut call = next_call(&mut incoming).await;
     t.answer(call.leg).await.expect("answer");
     let ev = events_until(&mut call.events, |e| matches!(e, LegEvent::Hold { .. })).await;
@@ -235,7 +259,11 @@ async fn caller_puts_us_on_hold_then_we_hang_up_with_bye() {
             reason: "OK".into()
         })
     );
-    assert_eq!(uac.wait().await, 0, "SIPp: re-INVITE answered 200, our BYE received");
+    assert_eq!(
+        uac.wait().await,
+        0,
+        "SIPp: re-INVITE answered 200, our BYE received"
+    );
     let (_, legs, ports) = t.counters().await.expect("counters");
     assert_eq!((legs, ports), (0, 0));
 }

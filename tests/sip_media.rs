@@ -79,7 +79,10 @@ impl Peer {
         self.seq = self.seq.wrapping_add(1);
         let mut out = [0u8; 1500];
         let n = write(&h, payload, &mut out).expect("packet");
-        self.rtp.send_to(out.get(..n).expect("len"), to).await.expect("send");
+        self.rtp
+            .send_to(out.get(..n).expect("len"), to)
+            .await
+            .expect("send");
     }
 
     /// 20 ms of µ-law silence.
@@ -143,7 +146,10 @@ fn uas(peer: &Peer, pcma: bool, te_pt: &str) -> Sipp {
     Sipp::uas("uas_answer_media_port.xml", &keys)
 }
 
-async fn events_until(rx: &mut UnboundedReceiver<LegEvent>, stop: impl Fn(&LegEvent) -> bool) -> Vec<LegEvent> {
+async fn events_until(
+    rx: &mut UnboundedReceiver<LegEvent>,
+    stop: impl Fn(&LegEvent) -> bool,
+) -> Vec<LegEvent> {
     let mut v = Vec::new();
     loop {
         let e = tokio::time::timeout(DEADLINE, rx.recv())
@@ -196,8 +202,14 @@ async fn rfc4733_digits_are_reported_and_collected() {
     let collect = {
         let t = t.clone();
         tokio::spawn(async move {
-            t.collect_dtmf(leg, 4, Some('#'), Duration::from_secs(10), Duration::from_secs(20))
-                .await
+            t.collect_dtmf(
+                leg,
+                4,
+                Some('#'),
+                Duration::from_secs(10),
+                Duration::from_secs(20),
+            )
+            .await
         })
     };
     for ev in [4u8, 2, 11] {
@@ -259,7 +271,10 @@ async fn rfc4733_passes_through_a_bridge_with_the_payload_type_mapped() {
     assert!(audio > 0, "audio relayed (transcoded to PCMA)");
     assert!(events.len() >= 4, "the event's packets relayed: {events:?}");
     assert!(events.iter().all(|(_, p)| p.event == 5));
-    assert!(events.first().is_some_and(|(h, _)| h.marker), "marker on the first packet");
+    assert!(
+        events.first().is_some_and(|(h, _)| h.marker),
+        "marker on the first packet"
+    );
     let ts = events.first().map(|(h, _)| h.timestamp);
     assert!(
         events.iter().all(|(h, _)| Some(h.timestamp) == ts),
@@ -303,7 +318,11 @@ async fn rtcp_reports_reach_the_peer_and_the_peers_reports_fill_the_stats() {
         };
         let packets = parse_compound(buf.get(..n).expect("len")).expect("valid RTCP");
         let sr = packets.iter().find_map(|p| match p {
-            RtcpPacket::SenderReport { ssrc: s, info, blocks } if *s == ssrc => Some((info.ntp_timestamp, blocks.clone())),
+            RtcpPacket::SenderReport {
+                ssrc: s,
+                info,
+                blocks,
+            } if *s == ssrc => Some((info.ntp_timestamp, blocks.clone())),
             _ => None,
         });
         if let Some((ntp, blocks)) = sr {
@@ -313,7 +332,10 @@ async fn rtcp_reports_reach_the_peer_and_the_peers_reports_fill_the_stats() {
                     .any(|p| matches!(p, RtcpPacket::SourceDescription { .. })),
                 "SDES CNAME in the compound"
             );
-            assert!(blocks.iter().any(|b| b.ssrc == peer.ssrc), "a reception block on our stream");
+            assert!(
+                blocks.iter().any(|b| b.ssrc == peer.ssrc),
+                "a reception block on our stream"
+            );
             break (ntp, from);
         }
     };
@@ -336,7 +358,10 @@ async fn rtcp_reports_reach_the_peer_and_the_peers_reports_fill_the_stats() {
     .expect("RR");
     w.sdes_cname(peer.ssrc, "peer@test").expect("SDES");
     let n = w.finish();
-    peer.rtcp.send_to(out.get(..n).expect("len"), from).await.expect("send");
+    peer.rtcp
+        .send_to(out.get(..n).expect("len"), from)
+        .await
+        .expect("send");
     let start = Instant::now();
     let stats = loop {
         let s = t.media_stats(leg).await.expect("stats");
@@ -349,9 +374,15 @@ async fn rtcp_reports_reach_the_peer_and_the_peers_reports_fill_the_stats() {
     assert_eq!(stats.remote_jitter_ms, Some(10.0));
     assert_eq!(stats.remote_fraction_lost, Some(0.25));
     assert_eq!(stats.remote_cumulative_lost, Some(7));
-    assert!(stats.rtt_ms.is_some_and(|r| r >= 0.0), "RTT from LSR/DLSR: {stats:?}");
+    assert!(
+        stats.rtt_ms.is_some_and(|r| r >= 0.0),
+        "RTT from LSR/DLSR: {stats:?}"
+    );
     assert!(stats.rtcp_sent >= 1 && stats.rtcp_received >= 1);
-    assert!(stats.jitter_ms.is_some(), "our own jitter measure of the peer's stream");
+    assert!(
+        stats.jitter_ms.is_some(),
+        "our own jitter measure of the peer's stream"
+    );
     // Hangup: an RTCP BYE for our source.
     t.hangup(leg).await.expect("hangup");
     events_until(&mut rx, |e| matches!(e, LegEvent::Hangup { .. })).await;

@@ -58,7 +58,10 @@ async fn a_test_call_through_the_server_reports_its_events() {
     let mut sipp = Sipp::uas("uas_answer_speak.xml", &keys);
     let dir = tempfile::tempdir().expect("tempdir");
     let server = server(&telephony_config(sipp.addr()), &dir).await;
-    let sip = server.telephony().expect("[telephony] starts the SIP transport").local_addr();
+    let sip = server
+        .telephony()
+        .expect("[telephony] starts the SIP transport")
+        .local_addr();
     assert_ne!(sip.port(), 0);
     let base = format!("http://{}", server.local_addr());
     let client = reqwest::Client::new();

@@ -85,7 +85,9 @@ fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     let Some((name, password)) = credentials.as_deref().and_then(|c| c.split_once(':')) else {
         return Err(unauthorized());
     };
-    let eq = |a: &[u8], b: &[u8]| a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
+    let eq = |a: &[u8], b: &[u8]| {
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    };
     let user = users
         .iter()
         .find(|u| u.name == name && eq(u.password.as_bytes(), password.as_bytes()))

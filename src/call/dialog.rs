@@ -11,7 +11,7 @@ use crate::sip::sdp::{Codec, RemoteMedia};
 
 #[derive(Debug)]
 pub enum Dialog {
-    Out(OutboundLeg),
+    Out(Box<OutboundLeg>),
     In(Box<InboundLeg>),
 }
 

@@ -367,7 +367,10 @@ pub(crate) struct Ports {
 
 impl Ports {
     /// An RTP socket and, when the next port is free, its RTCP socket.
-    pub(crate) fn bind_pair(&mut self, ip: IpAddr) -> Option<(std::net::UdpSocket, Option<std::net::UdpSocket>)> {
+    pub(crate) fn bind_pair(
+        &mut self,
+        ip: IpAddr,
+    ) -> Option<(std::net::UdpSocket, Option<std::net::UdpSocket>)> {
         if self.range.is_none() {
             for _ in 0..16 {
                 let s = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).ok()?;
@@ -573,8 +576,14 @@ async fn run(
                     }
                     if msg.method() == Some(&Method::Invite) && msg.to.tag.is_none() {
                         let ctx = inbound::Ctx {
-                            now, local, route_points: &cfg.route_points, ports: &mut ports,
-                            int_tx: &int_tx, origin, no_rtp_timeout: cfg.no_rtp_timeout, incoming: &incoming,
+                            now,
+                            local,
+                            route_points: &cfg.route_points,
+                            ports: &mut ports,
+                            int_tx: &int_tx,
+                            origin,
+                            no_rtp_timeout: cfg.no_rtp_timeout,
+                            incoming: &incoming,
                         };
                         if let Some((id, slot)) = inbound::on_invite(ctx, &mut ep, tx, &msg, src, next_leg) {
                             next_leg += 1;
@@ -670,7 +679,8 @@ async fn run(
         for (id, last) in ended {
             if let Some(s) = legs.remove(&id) {
                 by_call_id.remove(s.leg.call_id());
-                if let Err(mpsc::error::SendError(RtpCmd::Close(Some(ev)))) = s.rtp.send(RtpCmd::Close(last)) {
+                if let Err(mpsc::error::SendError(RtpCmd::Close(Some(ev)))) = s.rtp.send(RtpCmd::Close(last))
+                {
                     let _ = s.events.send(ev);
                 }
                 ports.release(s.rtp_port);
@@ -728,7 +738,15 @@ fn dial(
         }
     };
     let (etx, erx) = mpsc::unbounded_channel();
-    let rtx = match spawn_media(LegId(id), std_sock, rtcp_sock, int_tx, etx.clone(), origin, _cfg.no_rtp_timeout) {
+    let rtx = match spawn_media(
+        LegId(id),
+        std_sock,
+        rtcp_sock,
+        int_tx,
+        etx.clone(),
+        origin,
+        _cfg.no_rtp_timeout,
+    ) {
         Ok(r) => r,
         Err(e) => {
             ports.release(rtp_addr.port());
@@ -737,7 +755,7 @@ fn dial(
     };
     Ok((
         LegSlot {
-            leg: Dialog::Out(leg),
+            leg: Dialog::Out(Box::new(leg)),
             events: etx,
             rtp: rtx,
             rtp_port: rtp_addr.port(),

@@ -43,7 +43,14 @@ pub(crate) struct Ctx<'a> {
 }
 
 fn refuse(ep: &mut Endpoint, now: Instant, tx: ServerId, m: &Msg, code: u16) {
-    let bytes = msg::response_to(m, code, msg::default_reason(code), Some(&msg::token(8)), &[], None);
+    let bytes = msg::response_to(
+        m,
+        code,
+        msg::default_reason(code),
+        Some(&msg::token(8)),
+        &[],
+        None,
+    );
     ep.respond(now, tx, code, bytes);
 }
 

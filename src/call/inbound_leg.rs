@@ -88,14 +88,8 @@ impl InboundLeg {
             match (offer, answer) {
                 (Some(o), Some(a)) => (Some(o), a, false),
                 _ => {
-                    let bytes = msg::response_to(
-                        invite,
-                        488,
-                        msg::default_reason(488),
-                        Some(&local_tag),
-                        &[],
-                        None,
-                    );
+                    let bytes =
+                        msg::response_to(invite, 488, msg::default_reason(488), Some(&local_tag), &[], None);
                     ep.respond(now, tx, 488, bytes);
                     return Err(488);
                 }
@@ -114,9 +108,7 @@ impl InboundLeg {
             local_tag,
             remote_tag: invite.from.tag.clone(),
             remote_addr_hdr: invite.from.raw.clone(),
-            remote_target: invite
-                .contact_uri()
-                .unwrap_or_else(|| format!("sip:{src}")),
+            remote_target: invite.contact_uri().unwrap_or_else(|| format!("sip:{src}")),
             route_set: rr,
             cseq: 1,
             invite: invite.clone(),
@@ -200,11 +192,7 @@ impl InboundLeg {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.answered {
-            None
-        } else {
-            self.ring_deadline
-        }
+        if self.answered { None } else { self.ring_deadline }
     }
 
     pub fn handle_timeout(&mut self, now: Instant, ep: &mut Endpoint) {
@@ -539,10 +527,7 @@ mod tests {
         assert!(leg.is_ended());
         assert!(matches!(
             leg.poll_event(),
-            Some(LegEvent::Hangup {
-                code: Some(487),
-                ..
-            })
+            Some(LegEvent::Hangup { code: Some(487), .. })
         ));
     }
 

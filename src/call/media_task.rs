@@ -395,7 +395,9 @@ pub(crate) async fn rtp_task(t: MediaTask) {
             while run.cpd.poll_event().is_some() {}
             if run.cpd.is_done() {
                 run.reported = true;
-                let _ = events.send(LegEvent::Cpd { result: cpd_result(&run.cpd) });
+                let _ = events.send(LegEvent::Cpd {
+                    result: cpd_result(&run.cpd),
+                });
             }
         }
         if let (Some(p), Some(sess), Some(dest)) = (player.as_mut(), session.as_mut(), remote) {

@@ -195,7 +195,10 @@ fn route_points(t: &toml::Table) -> Result<Vec<String>, ConfigError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '*' | '#' | '.' | '-' | '_'))
         {
-            return Err(err(&field, format!("'{n}' is not a SIP user part (digits, letters, + * # . - _)")));
+            return Err(err(
+                &field,
+                format!("'{n}' is not a SIP user part (digits, letters, + * # . - _)"),
+            ));
         }
         if out.iter().any(|o| o == n) {
             return Err(err(&field, format!("'{n}' is listed twice")));
@@ -233,7 +236,8 @@ pub fn parse(root: &toml::Table) -> Result<TelephonyConfig, ConfigError> {
         if let Some(r) = str_field(t, "realm", "telephony")? {
             cfg.realm = r;
         }
-        cfg.listen = Some(addr_field(t, "listen", "telephony")?.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 5060))));
+        cfg.listen =
+            Some(addr_field(t, "listen", "telephony")?.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 5060))));
         cfg.route_points = route_points(t)?;
     }
     for (i, t) in tables(root, "trunks")?.into_iter().enumerate() {
@@ -357,10 +361,22 @@ uri = "sip:agent2@127.0.0.1:5080"
                 .expect_err("invalid")
                 .field
         };
-        assert_eq!(bad("[telephony]\nroute_points = \"3000\"\n"), "telephony.route_points");
-        assert_eq!(bad("[telephony]\nroute_points = [\"30 00\"]\n"), "telephony.route_points[0]");
-        assert_eq!(bad("[telephony]\nroute_points = [\"1\", \"1\"]\n"), "telephony.route_points[1]");
-        assert_eq!(bad("[telephony]\nroute_points = [3000]\n"), "telephony.route_points[0]");
+        assert_eq!(
+            bad("[telephony]\nroute_points = \"3000\"\n"),
+            "telephony.route_points"
+        );
+        assert_eq!(
+            bad("[telephony]\nroute_points = [\"30 00\"]\n"),
+            "telephony.route_points[0]"
+        );
+        assert_eq!(
+            bad("[telephony]\nroute_points = [\"1\", \"1\"]\n"),
+            "telephony.route_points[1]"
+        );
+        assert_eq!(
+            bad("[telephony]\nroute_points = [3000]\n"),
+            "telephony.route_points[0]"
+        );
         assert_eq!(bad("[telephony]\nlisten = \"x\"\n"), "telephony.listen");
     }
 
