@@ -115,7 +115,13 @@ pub fn run(args: CallArgs) -> ExitCode {
         let mut answered = false;
         let mut hung_up = false;
         loop {
-            let wait = deadline.saturating_duration_since(Instant::now());
+            // After our hangup, the BYE/CANCEL transaction may take up to its timer (32 s).
+            let until = if hung_up {
+                deadline + Duration::from_secs(40)
+            } else {
+                deadline
+            };
+            let wait = until.saturating_duration_since(Instant::now());
             let ev = if answered && play.is_some() {
                 // Poll the player so the call ends when the treatment does.
                 match tokio::time::timeout(wait.min(Duration::from_millis(200)), events.recv()).await {
@@ -129,6 +135,9 @@ pub fn run(args: CallArgs) -> ExitCode {
                                 hung_up = true;
                                 let _ = tel.hangup(l).await;
                             }
+                        }
+                        if hung_up && Instant::now() >= deadline + Duration::from_secs(40) {
+                            return fail("the call did not end in time");
                         }
                         continue;
                     }
