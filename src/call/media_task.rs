@@ -106,7 +106,7 @@ struct CpdRun {
 fn cpd_result(cpd: &Cpd) -> serde_json::Map<String, serde_json::Value> {
     match boomerang_media::cpd::report::result_json("rtp", cpd) {
         serde_json::Value::Object(mut m) => {
-            m.remove("file");
+            m.shift_remove("file");
             m
         }
         _ => serde_json::Map::new(),
