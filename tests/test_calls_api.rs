@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 #[path = "common/sipp.rs"]
 mod sipp;
+#[path = "common/uac.rs"]
+mod uac;
 use sipp::*;
 
 async fn server(toml_text: &str, dir: &tempfile::TempDir) -> Server {
@@ -163,5 +165,23 @@ async fn without_telephony_there_is_no_sip_transport() {
         .await
         .expect("request");
     assert_eq!(r.status(), 503);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_points_of_the_configuration_reach_the_servers_sip_transport() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trunk: std::net::SocketAddr = "127.0.0.1:9".parse().expect("addr");
+    let server = server(&telephony_config(trunk), &dir).await;
+    let sip = server.telephony().expect("SIP transport").local_addr();
+    // 3000 is a route point: it rings (180) and the caller's CANCEL gets 487; 9999 gets 404.
+    let cancel = uac::Uac::call("uac_cancel.xml", sip, "3000", &codec_keys(false));
+    assert_eq!(
+        cancel.wait().await,
+        0,
+        "SIPp: 180 for the route point, then 200 + 487"
+    );
+    let unknown = uac::Uac::call("uac_unknown_404.xml", sip, "9999", &codec_keys(false));
+    assert_eq!(unknown.wait().await, 0, "SIPp: 404 for another number");
     server.shutdown().await;
 }

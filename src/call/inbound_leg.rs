@@ -532,6 +532,64 @@ mod tests {
     }
 
     #[test]
+    fn invite_without_sdp_gets_our_offer_in_the_200_and_the_answer_comes_in_the_ack() {
+        let now = Instant::now();
+        let mut ep = Endpoint::new(Timers::default());
+        let src: SocketAddr = "127.0.0.1:5070".parse().expect("addr");
+        let inv = RequestBuilder::new(&Method::Invite, "sip:3000@127.0.0.1:5060")
+            .header("Via", "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKi2")
+            .header("From", "<sip:caller@127.0.0.1:5070>;tag=c2")
+            .header("To", "<sip:3000@127.0.0.1:5060>")
+            .header("Call-ID", "in2")
+            .header("CSeq", "1 INVITE")
+            .finish();
+        ep.handle_datagram(now, src, &inv);
+        let Some(EndpointEvent::Request { tx, msg, src }) = ep.poll_event() else {
+            panic!("INVITE event")
+        };
+        let rtp: SocketAddr = "127.0.0.1:20002".parse().expect("addr");
+        let mut leg = InboundLeg::accept(
+            now,
+            &mut ep,
+            "127.0.0.1:5060".parse().expect("addr"),
+            tx,
+            &msg,
+            src,
+            rtp,
+        )
+        .expect("accepted");
+        leg.answer(now, &mut ep);
+        let ok = sent(&mut ep).pop().expect("200");
+        let offer = sdp::parse(&ok.body).expect("our offer");
+        assert_eq!(offer.rtp, rtp);
+        assert_eq!(offer.codecs, vec![Codec::Pcmu, Codec::Pcma]);
+        assert_eq!(
+            leg.poll_event(),
+            None,
+            "answered only once the ACK brings the answer"
+        );
+        let ack = RequestBuilder::new(&Method::Ack, "sip:boomerang@127.0.0.1:5060")
+            .header("Via", "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKack2")
+            .header("From", "<sip:caller@127.0.0.1:5070>;tag=c2")
+            .header("To", format!("<sip:3000@127.0.0.1:5060>;tag={}", leg.local_tag))
+            .header("Call-ID", "in2")
+            .header("CSeq", "1 ACK")
+            .body(Some("application/sdp"), OFFER.as_bytes());
+        ep.handle_datagram(now, src, &ack);
+        let Some(EndpointEvent::Ack { msg, .. }) = ep.poll_event() else {
+            panic!("ACK event")
+        };
+        leg.on_ack(&msg);
+        assert_eq!(
+            leg.poll_event(),
+            Some(LegEvent::Answered {
+                remote_rtp: "127.0.0.1:6000".parse().ok(),
+                codec: Some("PCMA")
+            })
+        );
+    }
+
+    #[test]
     fn uri_users() {
         assert_eq!(uri_user("sip:3000@127.0.0.1:5060;user=phone"), Some("3000"));
         assert_eq!(uri_user("sip:127.0.0.1"), None);
