@@ -267,3 +267,45 @@ async fn caller_puts_us_on_hold_then_we_hang_up_with_bye() {
     let (_, legs, ports) = t.counters().await.expect("counters");
     assert_eq!((legs, ports), (0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_customer_bridged_to_an_outbound_agent_is_relayed_transcoded() {
+    let (t, mut incoming) = telephony().await;
+    // The agent's phone (PCMA) echoes what it receives: the agent leg hears what we relayed.
+    let mut agent_keys = codec_keys(true);
+    agent_keys.push("-rtp_echo");
+    let mut agent = Sipp::uas("uas_answer.xml", &agent_keys);
+    let hello = fixtures().join("audio/hello.ul");
+    let audio = format!("{},-1,0", hello.display());
+    let mut keys = codec_keys(false);
+    keys.extend(["-key", "audio", audio.as_str(), "-d", "4000"]);
+    let uac = Uac::call("uac_call_speak.xml", t.local_addr(), "3000", &keys);
+    let mut call = next_call(&mut incoming).await;
+    t.answer(call.leg).await.expect("answer");
+    events_until(&mut call.events, |e| matches!(e, LegEvent::Answered { .. })).await;
+    let dial = boomerang::call::driver::Dial {
+        number: "agent".into(),
+        dest: agent.addr(),
+        domain: agent.addr().to_string(),
+        caller: "3000".into(),
+        p_asserted_identity: None,
+        ring_timeout: Duration::from_secs(10),
+        auth: None,
+    };
+    let (b, mut rx_b) = t.dial(dial).await.expect("dial the agent");
+    events_until(&mut rx_b, |e| matches!(e, LegEvent::Answered { .. })).await;
+    t.bridge(call.leg, b).await.expect("bridge");
+    let got = received_at_least(&t, b, 4800).await;
+    let mut want = std::fs::read(&hello).expect("hello.ul");
+    Law::Ulaw.transcode_in_place(Law::Alaw, &mut want);
+    assert!(
+        contains(&got, want.get(1600..3200).expect("long enough")),
+        "the customer's PCMU reached the agent as PCMA, byte-exact"
+    );
+    // The customer hangs up; we end the agent leg.
+    events_until(&mut call.events, is_hangup).await;
+    t.hangup(b).await.expect("hangup agent");
+    events_until(&mut rx_b, is_hangup).await;
+    assert_eq!(uac.wait().await, 0);
+    assert_eq!(agent.wait(), 0);
+}
