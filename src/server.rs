@@ -78,7 +78,15 @@ impl Builder {
             self.estimator.unwrap_or_else(|| routing.clone()),
         ));
         let recovery = callbacks.recover().await?;
-        // The SIP transport, only when [telephony] is configured (no port 5060 otherwise).
+        let addr = config.http.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Listen { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Listen { addr, source })?;
+        // The SIP transport, only when [telephony] is configured (no port 5060 otherwise); after
+        // the HTTP bind so that a failure there leaves no SIP task behind.
         let (telephony, sip_task) = match config.telephony.listen {
             Some(addr) => {
                 let t = &config.telephony;
@@ -97,13 +105,6 @@ impl Builder {
             }
             None => (None, None),
         };
-        let addr = config.http.listen;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Listen { addr, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Listen { addr, source })?;
         let scheduler = tokio::spawn(scheduler::run(callbacks.clone()));
         // Reservation timeouts, wrap-up ends and target timeouts.
         let routing_timers = tokio::spawn(routing.clone().run_timers(std::time::Duration::from_secs(1)));
