@@ -28,6 +28,12 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start the SIP transport on {addr}: {source}")]
+    Sip {
+        addr: SocketAddr,
+        #[source]
+        source: crate::call::driver::DriverError,
+    },
 }
 
 /// What a server is built from; the parts left out take their defaults.
@@ -79,11 +85,31 @@ impl Builder {
         let local_addr = listener
             .local_addr()
             .map_err(|source| StartError::Listen { addr, source })?;
+        // The SIP transport, only when [telephony] is configured (no port 5060 otherwise); after
+        // the HTTP bind so that a failure there leaves no SIP task behind.
+        let (telephony, sip_task) = match config.telephony.listen {
+            Some(addr) => {
+                let t = &config.telephony;
+                let mut d = crate::call::driver::DriverConfig::loopback();
+                d.listen = addr;
+                d.rtp_ports = t.rtp_ports;
+                d.no_rtp_timeout = t.no_rtp_timeout;
+                d.realm = t.realm.clone();
+                d.accounts = t.accounts();
+                d.route_points = t.route_points.clone();
+                let (tel, task) = crate::call::driver::Telephony::start(d)
+                    .await
+                    .map_err(|source| StartError::Sip { addr, source })?;
+                tracing::info!("SIP on udp {}", tel.local_addr());
+                (Some(tel), Some(task))
+            }
+            None => (None, None),
+        };
         let scheduler = tokio::spawn(scheduler::run(callbacks.clone()));
         // Reservation timeouts, wrap-up ends and target timeouts.
         let routing_timers = tokio::spawn(routing.clone().run_timers(std::time::Duration::from_secs(1)));
         let (stop, stopped) = oneshot::channel::<()>();
-        let app = crate::api::app(callbacks.clone());
+        let app = crate::api::app_with_telephony(callbacks.clone(), telephony.clone());
         let http = tokio::spawn(async move {
             let service = ServiceExt::<Request>::into_make_service(app);
             let served = axum::serve(listener, service).with_graceful_shutdown(async {
@@ -106,6 +132,8 @@ impl Builder {
             http: Some(http),
             scheduler,
             routing_timers,
+            telephony,
+            sip_task,
         })
     }
 }
@@ -119,6 +147,8 @@ pub struct Server {
     http: Option<JoinHandle<()>>,
     scheduler: JoinHandle<()>,
     routing_timers: JoinHandle<()>,
+    telephony: Option<crate::call::driver::Telephony>,
+    sip_task: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -138,6 +168,11 @@ impl Server {
 
     pub fn callbacks(&self) -> &Arc<Callbacks> {
         &self.callbacks
+    }
+
+    /// The SIP transport, when `[telephony]` is configured.
+    pub fn telephony(&self) -> Option<&crate::call::driver::Telephony> {
+        self.telephony.as_ref()
     }
 
     /// What the start found in the store.
@@ -160,6 +195,10 @@ impl Server {
         self.wait().await;
         self.scheduler.abort();
         self.routing_timers.abort();
+        if let Some(sip) = self.sip_task.take() {
+            sip.abort();
+            let _ = sip.await;
+        }
         let _ = (&mut self.routing_timers).await;
         let _ = (&mut self.scheduler).await;
     }

@@ -106,3 +106,40 @@ fn call_command_busy_exits_1_with_the_sip_code() {
     assert_eq!(last["reason"], "Busy Here");
     assert_eq!(sipp.wait(), 0);
 }
+
+#[test]
+fn call_command_prints_the_cpd_result_of_what_answered() {
+    // SIPp answers and plays the fax answer tone: the cpd line says fax, with its evidence.
+    let audio = format!("{},-1,0", fixtures().join("audio/fax-ced.ul").display());
+    let mut keys = codec_keys(false);
+    keys.extend(["-key", "audio", audio.as_str()]);
+    let mut sipp = Sipp::uas("uas_answer_speak.xml", &keys);
+    let (code, events) = run_call(&sipp, &["--timeout", "3"]);
+    assert_eq!(code, 0, "{events:?}");
+    let k = kinds(&events);
+    let cpd_at = k.iter().position(|e| e == "cpd").expect("a cpd line");
+    let answered_at = k.iter().position(|e| e == "answered").expect("answered");
+    assert!(answered_at < cpd_at && cpd_at < k.len() - 1, "{k:?}");
+    let cpd = events.get(cpd_at).expect("cpd");
+    assert_eq!(cpd["class"], "fax", "{cpd}");
+    assert!(cpd["decision_ms"].as_u64().is_some());
+    assert!(cpd.get("beep_ms").is_some() && cpd.get("sit_code").is_some());
+    assert_eq!(cpd["evidence"]["rule"], "fax_ced_2100hz");
+    assert_eq!(sipp.wait(), 0);
+}
+
+#[test]
+fn call_command_cpd_early_hears_the_sit_before_the_404() {
+    let audio = format!("{},-1,0", fixtures().join("audio/sit.ul").display());
+    let mut keys = codec_keys(false);
+    keys.extend(["-key", "audio", audio.as_str()]);
+    let mut sipp = Sipp::uas("uas_early_sit_404.xml", &keys);
+    let (code, events) = run_call(&sipp, &["--cpd-early"]);
+    assert_eq!(code, 1, "a call that ends with 404 is not a clean call");
+    let cpd = events.iter().find(|e| e["event"] == "cpd").expect("a cpd line");
+    assert_eq!(cpd["class"], "sit");
+    assert_eq!(cpd["sit_code"], "IC");
+    let last = events.last().expect("events");
+    assert_eq!(last["cause"], "invalid_number");
+    assert_eq!(sipp.wait(), 0);
+}

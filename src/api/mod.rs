@@ -7,6 +7,7 @@ mod callbacks;
 pub mod params;
 pub mod response;
 mod sessions;
+pub mod test_calls;
 pub mod views;
 
 use std::sync::Arc;
@@ -29,6 +30,9 @@ use crate::callback::Callbacks;
 #[derive(Clone)]
 pub struct AppState {
     pub callbacks: Arc<Callbacks>,
+    /// The SIP transport, when `[telephony]` is configured (test calls).
+    pub telephony: Option<crate::call::driver::Telephony>,
+    pub test_calls: Arc<test_calls::TestCalls>,
 }
 
 impl AppState {
@@ -44,7 +48,19 @@ impl AppState {
 /// The whole application: routes, panic catching, `Cache-Control`, and one trailing `/`
 /// ignored (it is trimmed before routing).
 pub fn app(callbacks: Arc<Callbacks>) -> NormalizePath<Router> {
-    let state = AppState { callbacks };
+    app_with_telephony(callbacks, None)
+}
+
+/// [`app`] with the server's SIP transport for `POST /api/v1/test-calls`.
+pub fn app_with_telephony(
+    callbacks: Arc<Callbacks>,
+    telephony: Option<crate::call::driver::Telephony>,
+) -> NormalizePath<Router> {
+    let state = AppState {
+        callbacks,
+        telephony,
+        test_calls: Arc::default(),
+    };
     let origins = state.callbacks.config().http.allowed_origins.clone();
     let service_routes = Router::new()
         .route("/genesys/1/service/callback", get(callbacks::lookup_all))
@@ -98,7 +114,9 @@ pub fn app(callbacks: Arc<Callbacks>) -> NormalizePath<Router> {
         .route(
             "/genesys/1/admin/api-keys/validate",
             post(admin::api_key_validate),
-        );
+        )
+        .route("/api/v1/test-calls", post(test_calls::start))
+        .route("/api/v1/test-calls/{id}", get(test_calls::get_one));
     let agent_routes = state
         .callbacks
         .engine()

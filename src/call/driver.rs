@@ -10,15 +10,19 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use boomerang_media::Time;
+use boomerang_media::cpd::CpdParams;
 use boomerang_media::g711::Law;
-use boomerang_media::rtp::{MediaKind, RtpSession, SessionConfig, looks_like_rtcp};
-use boomerang_media::treatment::{PlayMode, Player, Treatment};
+use boomerang_media::treatment::{PlayMode, Treatment};
 use serde::Serialize;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+use super::dialog::Dialog;
+use super::dtmf_collect::{CollectSpec, Collected};
+use super::inbound::{self, IncomingCall};
 use super::leg::{Cause, DialSpec, LegEvent, OutboundLeg};
+pub use super::media_task::MediaStats;
+use super::media_task::{Internal, MediaTask, RtpCmd, rtp_task};
 use super::registrar::Registrar;
 use crate::sip::endpoint::{Counters, Endpoint, EndpointEvent};
 use crate::sip::msg::{self, Method};
@@ -42,6 +46,9 @@ pub struct DriverConfig {
     /// Registrar realm and accounts (user, password); empty: REGISTER is refused with 403.
     pub realm: String,
     pub accounts: Vec<(String, String)>,
+    /// Route points: an INVITE whose Request-URI user is one of these becomes an inbound leg
+    /// handed to [`Telephony::incoming`]; any other number gets 404.
+    pub route_points: Vec<String>,
 }
 
 impl DriverConfig {
@@ -53,6 +60,7 @@ impl DriverConfig {
             no_rtp_timeout: Duration::from_secs(60),
             realm: "boomerang".into(),
             accounts: Vec::new(),
+            route_points: Vec::new(),
         }
     }
 }
@@ -85,22 +93,6 @@ impl Dial {
     }
 }
 
-/// Media counters and received audio of a leg.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct MediaStats {
-    pub rx_packets: u64,
-    pub tx_packets: u64,
-    pub relayed_packets: u64,
-    /// Source the RTP latched to (symmetric RTP).
-    pub latched: Option<SocketAddr>,
-    /// Received audio payload bytes, in arrival order, in the leg's law (capped).
-    #[serde(skip)]
-    pub received: Vec<u8>,
-    pub law: Option<&'static str>,
-    /// Whether a `play` has finished (Once mode).
-    pub playing: bool,
-}
-
 /// Errors of the driver interface.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
@@ -122,6 +114,7 @@ enum Command {
         oneshot::Sender<Result<(LegId, mpsc::UnboundedReceiver<LegEvent>), DriverError>>,
     ),
     Hangup(LegId),
+    Answer(LegId),
     Media(LegId, MediaCmd),
     Bridge(LegId, LegId, oneshot::Sender<Result<(), DriverError>>),
     Counters(oneshot::Sender<(Counters, usize, usize)>),
@@ -133,6 +126,8 @@ enum MediaCmd {
     Play(Arc<Treatment>, PlayMode),
     Stop,
     Stats(oneshot::Sender<MediaStats>),
+    Collect(CollectSpec, oneshot::Sender<Collected>),
+    Cpd(CpdParams, bool),
 }
 
 /// Handle to the telephony task. Cheap to clone.
@@ -140,6 +135,7 @@ enum MediaCmd {
 pub struct Telephony {
     tx: mpsc::Sender<Command>,
     local: SocketAddr,
+    incoming: Arc<std::sync::Mutex<Option<mpsc::Receiver<IncomingCall>>>>,
 }
 
 impl Telephony {
@@ -148,8 +144,58 @@ impl Telephony {
         let sock = UdpSocket::bind(cfg.listen).await?;
         let local = sock.local_addr()?;
         let (tx, rx) = mpsc::channel(1024);
-        let task = tokio::spawn(run(cfg, sock, local, rx));
-        Ok((Telephony { tx, local }, task))
+        let (in_tx, in_rx) = mpsc::channel(inbound::QUEUE);
+        let task = tokio::spawn(run(cfg, sock, local, rx, in_tx));
+        let incoming = Arc::new(std::sync::Mutex::new(Some(in_rx)));
+        Ok((Telephony { tx, local, incoming }, task))
+    }
+
+    /// The stream of inbound calls on route points (taken once; later calls get `None`).
+    /// Each call rings until [`Telephony::answer`] (or [`Telephony::hangup`], which refuses it).
+    pub fn incoming(&self) -> Option<mpsc::Receiver<IncomingCall>> {
+        self.incoming.lock().ok().and_then(|mut g| g.take())
+    }
+
+    /// Answers an inbound leg (200 with our SDP answer).
+    pub async fn answer(&self, leg: LegId) -> Result<(), DriverError> {
+        self.tx
+            .send(Command::Answer(leg))
+            .await
+            .map_err(|_| DriverError::Stopped)
+    }
+
+    /// Collects DTMF digits (RFC 4733 and in-band) until `max_digits`, the terminator, or a
+    /// timeout; digits that arrived since the last collection count first (type-ahead).
+    pub async fn collect_dtmf(
+        &self,
+        leg: LegId,
+        max_digits: usize,
+        terminator: Option<char>,
+        inter_digit_timeout: Duration,
+        first_digit_timeout: Duration,
+    ) -> Result<Collected, DriverError> {
+        let spec = CollectSpec {
+            max_digits,
+            terminator,
+            inter_digit_timeout,
+            first_digit_timeout,
+        };
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Media(leg, MediaCmd::Collect(spec, tx)))
+            .await
+            .map_err(|_| DriverError::Stopped)?;
+        rx.await.map_err(|_| DriverError::NoLeg)
+    }
+
+    /// Runs CPD on the leg's decoded received audio, from the answer (and from early media
+    /// when `early`); the result comes as one `cpd` event on the leg's stream, when decided
+    /// (a machine: when its beep is heard or no longer waited for) or at the latest at hangup.
+    pub async fn start_cpd(&self, leg: LegId, params: CpdParams, early: bool) -> Result<(), DriverError> {
+        self.tx
+            .send(Command::Media(leg, MediaCmd::Cpd(params, early)))
+            .await
+            .map_err(|_| DriverError::Stopped)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -305,21 +351,47 @@ impl Telephony {
     }
 }
 
-struct LegSlot {
-    leg: OutboundLeg,
-    events: mpsc::UnboundedSender<LegEvent>,
-    rtp: mpsc::UnboundedSender<RtpCmd>,
-    rtp_port: u16,
+pub(crate) struct LegSlot {
+    pub(crate) leg: Dialog,
+    pub(crate) events: mpsc::UnboundedSender<LegEvent>,
+    pub(crate) rtp: mpsc::UnboundedSender<RtpCmd>,
+    pub(crate) rtp_port: u16,
 }
 
-/// Hands out RTP ports from the configured range (even ports; RTCP would be +1).
-struct Ports {
+/// Hands out RTP ports from the configured range (even ports, RTCP on the next one).
+pub(crate) struct Ports {
     range: Option<(u16, u16)>,
     used: BTreeSet<u16>,
     next: u16,
 }
 
 impl Ports {
+    /// An RTP socket and, when the next port is free, its RTCP socket.
+    pub(crate) fn bind_pair(
+        &mut self,
+        ip: IpAddr,
+    ) -> Option<(std::net::UdpSocket, Option<std::net::UdpSocket>)> {
+        if self.range.is_none() {
+            for _ in 0..16 {
+                let s = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).ok()?;
+                let port = s.local_addr().ok()?.port();
+                if port % 2 == 1 || port == u16::MAX {
+                    continue;
+                }
+                if let Ok(r) = std::net::UdpSocket::bind(SocketAddr::new(ip, port + 1)) {
+                    self.used.insert(port);
+                    return Some((s, Some(r)));
+                }
+            }
+        }
+        let s = self.bind(ip)?;
+        let rtcp = s
+            .local_addr()
+            .ok()
+            .and_then(|a| std::net::UdpSocket::bind(SocketAddr::new(ip, a.port().checked_add(1)?)).ok());
+        Some((s, rtcp))
+    }
+
     fn bind(&mut self, ip: IpAddr) -> Option<std::net::UdpSocket> {
         let Some((lo, hi)) = self.range else {
             let s = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).ok()?;
@@ -347,16 +419,18 @@ impl Ports {
         None
     }
 
-    fn release(&mut self, p: u16) {
+    pub(crate) fn release(&mut self, p: u16) {
         self.used.remove(&p);
     }
 }
 
-enum Internal {
-    MediaTimeout(LegId),
-}
-
-async fn run(cfg: DriverConfig, sock: UdpSocket, local: SocketAddr, mut rx: mpsc::Receiver<Command>) {
+async fn run(
+    cfg: DriverConfig,
+    sock: UdpSocket,
+    local: SocketAddr,
+    mut rx: mpsc::Receiver<Command>,
+    incoming: mpsc::Sender<IncomingCall>,
+) {
     let mut ep = Endpoint::new(cfg.timers);
     let mut legs: HashMap<LegId, LegSlot> = HashMap::new();
     let mut by_call_id: HashMap<String, LegId> = HashMap::new();
@@ -408,12 +482,17 @@ async fn run(cfg: DriverConfig, sock: UdpSocket, local: SocketAddr, mut rx: mpsc
                     Command::Hangup(id) => {
                         if let Some(s) = legs.get_mut(&id) { s.leg.hangup(now, &mut ep); }
                     }
+                    Command::Answer(id) => {
+                        if let Some(s) = legs.get_mut(&id) { s.leg.answer(now, &mut ep); }
+                    }
                     Command::Media(id, m) => {
                         if let Some(s) = legs.get(&id) {
                             let _ = s.rtp.send(match m {
                                 MediaCmd::Play(t, mode) => RtpCmd::Play(t, mode),
                                 MediaCmd::Stop => RtpCmd::Stop,
                                 MediaCmd::Stats(tx) => RtpCmd::Stats(tx),
+                                MediaCmd::Collect(spec, tx) => RtpCmd::Collect(spec, tx),
+                                MediaCmd::Cpd(p, early) => RtpCmd::Cpd(p, early),
                             });
                         }
                     }
@@ -495,6 +574,24 @@ async fn run(cfg: DriverConfig, sock: UdpSocket, local: SocketAddr, mut rx: mpsc
                         s.leg.on_request(now, &mut ep, tx, &msg);
                         continue;
                     }
+                    if msg.method() == Some(&Method::Invite) && msg.to.tag.is_none() {
+                        let ctx = inbound::Ctx {
+                            now,
+                            local,
+                            route_points: &cfg.route_points,
+                            ports: &mut ports,
+                            int_tx: &int_tx,
+                            origin,
+                            no_rtp_timeout: cfg.no_rtp_timeout,
+                            incoming: &incoming,
+                        };
+                        if let Some((id, slot)) = inbound::on_invite(ctx, &mut ep, tx, &msg, src, next_leg) {
+                            next_leg += 1;
+                            by_call_id.insert(slot.leg.call_id().to_string(), id);
+                            legs.insert(id, slot);
+                        }
+                        continue;
+                    }
                     let reply = match msg.method() {
                         Some(Method::Register) => registrar.handle(now, &msg, src),
                         Some(Method::Options) => msg::response_to(
@@ -528,12 +625,22 @@ async fn run(cfg: DriverConfig, sock: UdpSocket, local: SocketAddr, mut rx: mpsc
                     let code = msg::parse(&reply).ok().and_then(|m| m.code()).unwrap_or(500);
                     ep.respond(now, tx, code, reply);
                 }
-                EndpointEvent::Ack { .. } | EndpointEvent::NoAck { .. } => {}
+                EndpointEvent::Ack { msg, .. } => {
+                    if let Some(s) = by_call_id.get(&msg.call_id).and_then(|id| legs.get_mut(id)) {
+                        s.leg.on_ack(&msg);
+                    }
+                }
+                EndpointEvent::NoAck { tx } => {
+                    for s in legs.values_mut() {
+                        s.leg.on_no_ack(now, &mut ep, tx);
+                    }
+                }
             }
         }
         // Leg events: to the subscriber and to the leg's RTP task.
         let mut ended = Vec::new();
         for (id, s) in legs.iter_mut() {
+            let mut last = None;
             while let Some(ev) = s.leg.poll_event() {
                 match &ev {
                     LegEvent::EarlyMedia { remote_rtp, .. }
@@ -556,16 +663,26 @@ async fn run(cfg: DriverConfig, sock: UdpSocket, local: SocketAddr, mut rx: mpsc
                     }
                     _ => {}
                 }
+                if matches!(ev, LegEvent::Hangup { .. }) {
+                    // Sent by the media task after what it still has to report (CPD).
+                    last = Some(ev);
+                    continue;
+                }
                 let _ = s.events.send(ev);
             }
             if s.leg.is_ended() {
-                ended.push(*id);
+                ended.push((*id, last));
+            } else if let Some(ev) = last {
+                let _ = s.events.send(ev);
             }
         }
-        for id in ended {
+        for (id, last) in ended {
             if let Some(s) = legs.remove(&id) {
                 by_call_id.remove(s.leg.call_id());
-                let _ = s.rtp.send(RtpCmd::Close);
+                if let Err(mpsc::error::SendError(RtpCmd::Close(Some(ev)))) = s.rtp.send(RtpCmd::Close(last))
+                {
+                    let _ = s.events.send(ev);
+                }
                 ports.release(s.rtp_port);
             }
         }
@@ -601,7 +718,7 @@ fn dial(
     id: u64,
     d: Dial,
 ) -> Result<(LegSlot, mpsc::UnboundedReceiver<LegEvent>), DriverError> {
-    let std_sock = ports.bind(local.ip()).ok_or(DriverError::NoPort)?;
+    let (std_sock, rtcp_sock) = ports.bind_pair(local.ip()).ok_or(DriverError::NoPort)?;
     let rtp_addr = std_sock.local_addr()?;
     let spec = DialSpec {
         number: d.number,
@@ -620,27 +737,25 @@ fn dial(
             return Err(DriverError::Build(e.to_string()));
         }
     };
-    std_sock.set_nonblocking(true)?;
-    let sock = match UdpSocket::from_std(std_sock) {
-        Ok(s) => s,
+    let (etx, erx) = mpsc::unbounded_channel();
+    let rtx = match spawn_media(
+        LegId(id),
+        std_sock,
+        rtcp_sock,
+        int_tx,
+        etx.clone(),
+        origin,
+        _cfg.no_rtp_timeout,
+    ) {
+        Ok(r) => r,
         Err(e) => {
             ports.release(rtp_addr.port());
             return Err(e.into());
         }
     };
-    let (etx, erx) = mpsc::unbounded_channel();
-    let (rtx, rrx) = mpsc::unbounded_channel();
-    tokio::spawn(rtp_task(
-        LegId(id),
-        sock,
-        rrx,
-        int_tx.clone(),
-        origin,
-        _cfg.no_rtp_timeout,
-    ));
     Ok((
         LegSlot {
-            leg,
+            leg: Dialog::Out(Box::new(leg)),
             events: etx,
             rtp: rtx,
             rtp_port: rtp_addr.port(),
@@ -649,149 +764,32 @@ fn dial(
     ))
 }
 
-enum RtpCmd {
-    Remote {
-        addr: SocketAddr,
-        law: Law,
-        te: Option<u8>,
-        answered: bool,
-    },
-    Play(Arc<Treatment>, PlayMode),
-    Stop,
-    Stats(oneshot::Sender<MediaStats>),
-    BridgeTo(mpsc::UnboundedSender<RtpCmd>),
-    /// Audio from the bridged leg: payload and its law.
-    Relay(Vec<u8>, Law),
-    Close,
-}
-
-/// Most received audio kept per leg for inspection (60 s of G.711).
-const MAX_RECORDED: usize = 480_000;
-
-fn media_now(origin: Instant) -> Time {
-    Time::from_micros(origin.elapsed().as_micros() as u64)
-}
-
-async fn rtp_task(
+/// Starts a leg's media task on its RTP (and RTCP) socket.
+pub(crate) fn spawn_media(
     id: LegId,
-    sock: UdpSocket,
-    mut rx: mpsc::UnboundedReceiver<RtpCmd>,
-    int_tx: mpsc::UnboundedSender<Internal>,
+    rtp: std::net::UdpSocket,
+    rtcp: Option<std::net::UdpSocket>,
+    int_tx: &mpsc::UnboundedSender<Internal>,
+    events: mpsc::UnboundedSender<LegEvent>,
     origin: Instant,
     no_rtp_timeout: Duration,
-) {
-    let mut session: Option<RtpSession> = None;
-    let mut law = Law::Ulaw;
-    let mut remote: Option<SocketAddr> = None;
-    let mut latched = false;
-    let mut player: Option<Player> = None;
-    let mut peer: Option<mpsc::UnboundedSender<RtpCmd>> = None;
-    let mut stats = MediaStats::default();
-    let mut last_rx = Instant::now();
-    let mut answered = false;
-    let mut buf = vec![0u8; 2048];
-    let mut out = vec![0u8; 1500];
-    loop {
-        let now_m = media_now(origin);
-        let play_due = player.as_ref().and_then(|p| p.poll_timeout());
-        let wake = match play_due {
-            Some(t) => {
-                let us = t.as_micros().saturating_sub(now_m.as_micros());
-                Instant::now() + Duration::from_micros(us)
-            }
-            None => Instant::now() + Duration::from_millis(500),
-        };
-        tokio::select! {
-            r = sock.recv_from(&mut buf) => {
-                let Ok((n, src)) = r else { continue };
-                let Some(data) = buf.get(..n) else { continue };
-                if looks_like_rtcp(data) { continue; }
-                let Some(sess) = session.as_mut() else { continue };
-                let now_m = media_now(origin);
-                if let Ok(inc) = sess.handle_rtp(now_m, data) {
-                    last_rx = Instant::now();
-                    stats.rx_packets += 1;
-                    if !latched || remote != Some(src) {
-                        // Symmetric RTP: send where the peer's packets really come from.
-                        remote = Some(src);
-                        latched = true;
-                        stats.latched = Some(src);
-                    }
-                    if inc.kind == MediaKind::Audio {
-                        let payload = inc.packet.payload;
-                        let room = MAX_RECORDED.saturating_sub(stats.received.len());
-                        stats.received.extend_from_slice(payload.get(..payload.len().min(room)).unwrap_or(&[]));
-                        if let Some(p) = &peer {
-                            let _ = p.send(RtpCmd::Relay(payload.to_vec(), law));
-                            stats.relayed_packets += 1;
-                        }
-                    }
-                }
-                while sess.poll_event().is_some() {}
-            }
-            cmd = rx.recv() => {
-                let Some(cmd) = cmd else { break };
-                match cmd {
-                    RtpCmd::Remote { addr, law: l, te, answered: a } => {
-                        if !latched { remote = Some(addr); }
-                        if session.is_none() || l != law {
-                            law = l;
-                            let mut cfg = SessionConfig::g711(law, fastrand::u32(..), fastrand::u16(..), fastrand::u32(..));
-                            cfg.telephone_event_payload_type = te;
-                            session = Some(RtpSession::new(cfg, media_now(origin)));
-                        }
-                        stats.law = Some(match law { Law::Ulaw => "PCMU", Law::Alaw => "PCMA" });
-                        if a && !answered {
-                            answered = true;
-                            last_rx = Instant::now();
-                        }
-                    }
-                    RtpCmd::Play(t, mode) => {
-                        let mut p = Player::new(t, law, mode, Duration::from_millis(20));
-                        p.start(media_now(origin));
-                        player = Some(p);
-                    }
-                    RtpCmd::Stop => player = None,
-                    RtpCmd::Stats(tx) => {
-                        stats.playing = player.as_ref().is_some_and(|p| p.is_playing());
-                        let _ = tx.send(stats.clone());
-                    }
-                    RtpCmd::BridgeTo(p) => peer = Some(p),
-                    RtpCmd::Relay(mut payload, from_law) => {
-                        if let (Some(sess), Some(dest)) = (session.as_mut(), remote) {
-                            if from_law != law {
-                                from_law.transcode_in_place(law, &mut payload);
-                            }
-                            if let Ok(n) = sess.write_audio(media_now(origin), &payload, payload.len() as u32, &mut out)
-                                && let Some(b) = out.get(..n)
-                            {
-                                let _ = sock.send_to(b, dest).await;
-                                stats.tx_packets += 1;
-                            }
-                        }
-                    }
-                    RtpCmd::Close => break,
-                }
-            }
-            _ = tokio::time::sleep_until(wake.into()) => {}
-        }
-        if let (Some(p), Some(sess), Some(dest)) = (player.as_mut(), session.as_mut(), remote) {
-            let now_m = media_now(origin);
-            for _ in 0..8 {
-                match p.poll_packet(now_m, sess, &mut out) {
-                    Some(Ok(n)) => {
-                        if let Some(b) = out.get(..n) {
-                            let _ = sock.send_to(b, dest).await;
-                            stats.tx_packets += 1;
-                        }
-                    }
-                    _ => break,
-                }
-            }
-        }
-        if answered && last_rx.elapsed() > no_rtp_timeout {
-            let _ = int_tx.send(Internal::MediaTimeout(id));
-            answered = false;
-        }
-    }
+) -> std::io::Result<mpsc::UnboundedSender<RtpCmd>> {
+    rtp.set_nonblocking(true)?;
+    let sock = UdpSocket::from_std(rtp)?;
+    let rtcp = rtcp.and_then(|r| {
+        r.set_nonblocking(true).ok()?;
+        UdpSocket::from_std(r).ok()
+    });
+    let (rtx, rrx) = mpsc::unbounded_channel();
+    tokio::spawn(rtp_task(MediaTask {
+        id,
+        sock,
+        rtcp,
+        rx: rrx,
+        int_tx: int_tx.clone(),
+        events,
+        origin,
+        no_rtp_timeout,
+    }));
+    Ok(rtx)
 }

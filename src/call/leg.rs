@@ -77,6 +77,17 @@ pub enum LegEvent {
     Hold {
         held: bool,
     },
+    /// A DTMF digit from the peer: `rfc4733` (telephone-event) or `inband` (tones in the audio).
+    Dtmf {
+        digit: char,
+        source: &'static str,
+    },
+    /// Call-progress detection on the received audio: the result object of
+    /// `boomerang cpd analyze` (class, decision_ms, beep_ms, sit_code, evidence).
+    Cpd {
+        #[serde(flatten)]
+        result: serde_json::Map<String, serde_json::Value>,
+    },
     Hangup {
         cause: Cause,
         code: Option<u16>,

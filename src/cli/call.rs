@@ -1,11 +1,15 @@
 //! `boomerang call NUMBER [--config FILE] [--trunk NAME] [--play TREATMENT] [--timeout S]`:
 //! places one test call through a configured trunk (with failover), prints the leg events as
-//! JSON lines (`dialing`, `trying`, `ringing`, `early_media`, `answered`, `hold`, `hangup` with
-//! SIP code and cause) and exits 0 when the call was answered and torn down cleanly.
+//! JSON lines (`dialing`, `trying`, `ringing`, `early_media`, `answered`, `cpd`, `dtmf`, `hold`,
+//! `hangup` with SIP code and cause) and exits 0 when the call was answered and torn down cleanly.
+//!
+//! CPD runs on what the callee sends from the answer (`--cpd-early`: from the 183's early
+//! media); its line is `{"event":"cpd", ...}` with the result object of `boomerang cpd analyze`
+//! (class, decision_ms, beep_ms, sit_code, evidence), printed when decided (a machine: when its
+//! beep is heard) or at the latest just before the hangup line.
 //!
 //! After the answer the treatment given with `--play` is played once and the call is hung up
-//! when it ends, or after `--timeout` seconds (default 30), whichever comes first. The CPD
-//! result object is not printed yet: CPD is wired in by the CPD issue.
+//! when it ends, or after `--timeout` seconds (default 30), whichever comes first.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,6 +20,7 @@ use std::time::{Duration, Instant};
 use boomerang::call::driver::{DriverConfig, LegId, Telephony};
 use boomerang::call::leg::{Cause, LegEvent};
 use boomerang::sip::config;
+use boomerang_media::cpd::CpdParams;
 use boomerang_media::treatment::{self, PlayMode};
 
 #[derive(clap::Args)]
@@ -34,6 +39,12 @@ pub struct CallArgs {
     /// Longest time the call may take, in seconds, ringing included.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
+    /// Run CPD from the early media (183 with SDP) instead of from the answer.
+    #[arg(long)]
+    pub cpd_early: bool,
+    /// Override a CPD parameter: `--cpd-set greeting_ms=1800` (repeatable).
+    #[arg(long = "cpd-set", value_name = "KEY=VALUE")]
+    pub cpd_set: Vec<String>,
     /// Local SIP address (default: 127.0.0.1 with a free port).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
@@ -61,6 +72,15 @@ pub fn run(args: CallArgs) -> ExitCode {
     };
     if cfg.trunk(&trunk).is_none() {
         return fail(&format!("no trunk named '{trunk}'"));
+    }
+    let mut cpd_params = CpdParams::default();
+    for kv in &args.cpd_set {
+        let Some((k, v)) = kv.split_once('=') else {
+            return fail(&format!("--cpd-set {kv}: expected KEY=VALUE"));
+        };
+        if let Err(e) = cpd_params.set(k, v) {
+            return fail(&format!("--cpd-set {kv}: {e}"));
+        }
     }
     let play = match &args.play {
         Some(p) => match treatment::load(p) {
@@ -95,7 +115,13 @@ pub fn run(args: CallArgs) -> ExitCode {
         let mut answered = false;
         let mut hung_up = false;
         loop {
-            let wait = deadline.saturating_duration_since(Instant::now());
+            // After our hangup, the BYE/CANCEL transaction may take up to its timer (32 s).
+            let until = if hung_up {
+                deadline + Duration::from_secs(40)
+            } else {
+                deadline
+            };
+            let wait = until.saturating_duration_since(Instant::now());
             let ev = if answered && play.is_some() {
                 // Poll the player so the call ends when the treatment does.
                 match tokio::time::timeout(wait.min(Duration::from_millis(200)), events.recv()).await {
@@ -109,6 +135,9 @@ pub fn run(args: CallArgs) -> ExitCode {
                                 hung_up = true;
                                 let _ = tel.hangup(l).await;
                             }
+                        }
+                        if hung_up && Instant::now() >= deadline + Duration::from_secs(40) {
+                            return fail("the call did not end in time");
                         }
                         continue;
                     }
@@ -134,7 +163,10 @@ pub fn run(args: CallArgs) -> ExitCode {
                 println!("{line}");
             }
             match ev {
-                LegEvent::Dialing { leg: l, .. } => leg = Some(LegId(l)),
+                LegEvent::Dialing { leg: l, .. } => {
+                    leg = Some(LegId(l));
+                    let _ = tel.start_cpd(LegId(l), cpd_params, args.cpd_early).await;
+                }
                 LegEvent::Answered { .. } => {
                     answered = true;
                     if let (Some(l), Some(t)) = (leg, &play) {
@@ -152,6 +184,7 @@ pub fn run(args: CallArgs) -> ExitCode {
                                 }
                                 if let LegEvent::Dialing { leg: l, .. } = next {
                                     leg = Some(LegId(l));
+                                    let _ = tel.start_cpd(LegId(l), cpd_params, args.cpd_early).await;
                                     continue;
                                 }
                             }

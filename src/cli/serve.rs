@@ -42,6 +42,9 @@ pub fn run(config_file: Option<PathBuf>) -> ExitCode {
             }
         };
         println!("boomerang listening on http://{}", server.local_addr());
+        if let Some(t) = server.telephony() {
+            println!("boomerang SIP on udp {}", t.local_addr());
+        }
         tokio::select! {
             _ = server.wait() => {}
             _ = tokio::signal::ctrl_c() => {

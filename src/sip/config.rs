@@ -6,6 +6,8 @@
 //! rtp_ports = "20000-29999"   # even ports are used
 //! no_rtp_timeout_s = 60
 //! realm = "boomerang"         # registrar realm for agents
+//! listen = "127.0.0.1:5060"   # SIP UDP address of `boomerang serve` (default 127.0.0.1:5060)
+//! route_points = ["3000", "3001"]   # numbers answered as inbound calls (others get 404)
 //!
 //! [[trunks]]
 //! name = "main"
@@ -97,6 +99,10 @@ pub struct TelephonyConfig {
     pub realm: String,
     pub trunks: Vec<Trunk>,
     pub agents: Vec<Agent>,
+    /// SIP listen address; `Some` exactly when a `[telephony]` section is configured.
+    pub listen: Option<SocketAddr>,
+    /// Numbers (Request-URI user parts) answered as inbound calls.
+    pub route_points: Vec<String>,
 }
 
 impl Default for TelephonyConfig {
@@ -107,6 +113,8 @@ impl Default for TelephonyConfig {
             realm: "boomerang".into(),
             trunks: Vec::new(),
             agents: Vec::new(),
+            listen: None,
+            route_points: Vec::new(),
         }
     }
 }
@@ -168,6 +176,38 @@ fn tables<'a>(root: &'a toml::Table, key: &str) -> Result<Vec<&'a toml::Table>, 
     }
 }
 
+/// `[telephony] route_points = ["3000", ...]`: dialable numbers, no duplicates.
+fn route_points(t: &toml::Table) -> Result<Vec<String>, ConfigError> {
+    let Some(v) = t.get("route_points") else {
+        return Ok(Vec::new());
+    };
+    let list = v
+        .as_array()
+        .ok_or_else(|| err("telephony.route_points", "must be a list of numbers (strings)"))?;
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, n) in list.iter().enumerate() {
+        let field = format!("telephony.route_points[{i}]");
+        let n = n.as_str().ok_or_else(|| err(&field, "must be a string"))?.trim();
+        if n.is_empty() || n.len() > 64 {
+            return Err(err(&field, "must be 1 to 64 characters"));
+        }
+        if !n
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '*' | '#' | '.' | '-' | '_'))
+        {
+            return Err(err(
+                &field,
+                format!("'{n}' is not a SIP user part (digits, letters, + * # . - _)"),
+            ));
+        }
+        if out.iter().any(|o| o == n) {
+            return Err(err(&field, format!("'{n}' is listed twice")));
+        }
+        out.push(n.to_string());
+    }
+    Ok(out)
+}
+
 /// Parses the telephony sections of the whole configuration table.
 pub fn parse(root: &toml::Table) -> Result<TelephonyConfig, ConfigError> {
     let mut cfg = TelephonyConfig::default();
@@ -196,6 +236,9 @@ pub fn parse(root: &toml::Table) -> Result<TelephonyConfig, ConfigError> {
         if let Some(r) = str_field(t, "realm", "telephony")? {
             cfg.realm = r;
         }
+        cfg.listen =
+            Some(addr_field(t, "listen", "telephony")?.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 5060))));
+        cfg.route_points = route_points(t)?;
     }
     for (i, t) in tables(root, "trunks")?.into_iter().enumerate() {
         let path = format!("trunks[{i}]");
@@ -297,6 +340,44 @@ uri = "sip:agent2@127.0.0.1:5080"
         assert_eq!(main.ring_timeout, Duration::from_secs(20));
         assert_eq!(main.domain, "127.0.0.1:5062");
         assert_eq!(c.accounts(), vec![("agent1".to_string(), "s".to_string())]);
+        assert_eq!(c.listen, "127.0.0.1:5060".parse().ok());
+        let none = parse(&toml::Table::new()).expect("empty");
+        assert_eq!(none.listen, None, "no [telephony]: no SIP transport");
+    }
+
+    #[test]
+    fn route_points_are_validated() {
+        let c = parse(
+            &toml::from_str::<toml::Table>(
+                "[telephony]\nlisten = \"127.0.0.1:0\"\nroute_points = [\"3000\", \"+33123\"]\n",
+            )
+            .expect("toml"),
+        )
+        .expect("valid");
+        assert_eq!(c.route_points, vec!["3000".to_string(), "+33123".to_string()]);
+        assert_eq!(c.listen, "127.0.0.1:0".parse().ok());
+        let bad = |s: &str| {
+            parse(&toml::from_str::<toml::Table>(s).expect("toml"))
+                .expect_err("invalid")
+                .field
+        };
+        assert_eq!(
+            bad("[telephony]\nroute_points = \"3000\"\n"),
+            "telephony.route_points"
+        );
+        assert_eq!(
+            bad("[telephony]\nroute_points = [\"30 00\"]\n"),
+            "telephony.route_points[0]"
+        );
+        assert_eq!(
+            bad("[telephony]\nroute_points = [\"1\", \"1\"]\n"),
+            "telephony.route_points[1]"
+        );
+        assert_eq!(
+            bad("[telephony]\nroute_points = [3000]\n"),
+            "telephony.route_points[0]"
+        );
+        assert_eq!(bad("[telephony]\nlisten = \"x\"\n"), "telephony.listen");
     }
 
     #[test]
