@@ -628,6 +628,12 @@ impl Cpd {
         }
     }
 
+    /// Whether the last block analysed was voice (for tools that chart or learn from the
+    /// engine's voice activity decisions).
+    pub fn voice_now(&self) -> bool {
+        self.voice_run > 0
+    }
+
     /// Analysed time (ms).
     pub fn now_ms(&self) -> u32 {
         self.blocks.saturating_mul(BLOCK_MS)
