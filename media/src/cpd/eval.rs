@@ -339,8 +339,8 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "(latency from the first sample; \"after onset\": from the first tone of the decided kind or \
-             the first voice; cycles: of the matched busy/ringback cadence)"
+            "(latency from the first sample; \"after onset\": from the first tone of the decided kind (SIT: \
+             the third segment) or the first voice; cycles: of the matched busy/ringback cadence)"
         )?;
         writeln!(
             f,

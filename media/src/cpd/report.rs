@@ -92,9 +92,19 @@ pub fn timeline_chart(cpd: &Cpd) -> String {
     out
 }
 
-/// Onset of what decided `class`: the first tone of that kind, or the first voice.
+/// Onset of what decided `class`: the first tone of that kind (for SIT the third segment, which
+/// the timing target counts from), or the first voice.
 pub fn decided_onset_ms(cpd: &Cpd, class: Class) -> Option<u32> {
     let ev = cpd.evidence();
+    if class == Class::Sit {
+        let at = cpd.decision().map_or(u32::MAX, |d| d.at_ms);
+        return ev
+            .tones()
+            .filter(|t| t.kind == ToneKind::Sit && t.start_ms <= at)
+            .take(3)
+            .last()
+            .map(|t| t.start_ms);
+    }
     let kinds: &[ToneKind] = match class {
         Class::Human | Class::Machine => return ev.first_voice_ms,
         Class::Busy | Class::Ringback => &[ToneKind::CallProgress],
