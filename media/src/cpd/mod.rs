@@ -424,6 +424,29 @@ struct SitSeg {
     end_block: u32,
 }
 
+/// Blocks of a steady tone (fax), bridging up to [`ToneRun::MAX_GAP`] blocks without it (a
+/// lost packet played out as zeros, a noise burst): the run holds, it does not grow.
+#[derive(Clone, Copy, Debug, Default)]
+struct ToneRun {
+    run: u32,
+    gap: u32,
+}
+
+impl ToneRun {
+    const MAX_GAP: u32 = 2;
+
+    fn step(&mut self, on: bool) {
+        if on {
+            self.run += 1;
+            self.gap = 0;
+        } else if self.run > 0 && self.gap < Self::MAX_GAP {
+            self.gap += 1;
+        } else {
+            *self = ToneRun::default();
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 struct BeepTrack {
     run: u32,
@@ -453,9 +476,9 @@ pub struct Cpd {
     word_len: u32,
     // tones
     cadence: Cadence,
-    cng_run: u32,
-    ced_run: u32,
-    v21_run: u32,
+    cng_run: ToneRun,
+    ced_run: ToneRun,
+    v21_run: ToneRun,
     sit: [SitSeg; 3],
     sit_cur: SitSeg,
     sit_gap: u32,
@@ -501,9 +524,9 @@ impl Cpd {
             in_word: false,
             word_len: 0,
             cadence: Cadence::new(BLOCK_MS),
-            cng_run: 0,
-            ced_run: 0,
-            v21_run: 0,
+            cng_run: ToneRun::default(),
+            ced_run: ToneRun::default(),
+            v21_run: ToneRun::default(),
             sit: [SitSeg::default(); 3],
             sit_cur: SitSeg::default(),
             sit_gap: 0,
@@ -783,9 +806,9 @@ impl Cpd {
             }
         }
         // --- detectors
-        self.cng_run = if cng { self.cng_run + 1 } else { 0 };
-        self.ced_run = if ced { self.ced_run + 1 } else { 0 };
-        self.v21_run = if v21 { self.v21_run + 1 } else { 0 };
+        self.cng_run.step(cng);
+        self.ced_run.step(ced);
+        self.v21_run.step(v21);
         if voice && self.word_len * BLOCK_MS >= p.min_word_ms {
             // a word between tones: whatever cadence was building is not a call-progress tone
             self.cadence.interrupt();
@@ -813,28 +836,28 @@ impl Cpd {
         let p = self.p;
         let fax_blocks = p.fax_min_ms.div_ceil(BLOCK_MS).max(1);
         let now = self.now_ms();
-        if self.cng_run >= fax_blocks {
+        if self.cng_run.run >= fax_blocks {
             return self.decide(
                 Class::Fax,
                 None,
                 "fax_cng_1100hz",
-                (self.cng_run * BLOCK_MS) as f32,
+                (self.cng_run.run * BLOCK_MS) as f32,
             );
         }
-        if self.ced_run >= fax_blocks {
+        if self.ced_run.run >= fax_blocks {
             return self.decide(
                 Class::Fax,
                 None,
                 "fax_ced_2100hz",
-                (self.ced_run * BLOCK_MS) as f32,
+                (self.ced_run.run * BLOCK_MS) as f32,
             );
         }
-        if self.v21_run >= fax_blocks {
+        if self.v21_run.run >= fax_blocks {
             return self.decide(
                 Class::Fax,
                 None,
                 "fax_v21_preamble",
-                (self.v21_run * BLOCK_MS) as f32,
+                (self.v21_run.run * BLOCK_MS) as f32,
             );
         }
         if let Some(code) = sit {

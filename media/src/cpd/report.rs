@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::eval::{Outcome, Report, parse_labels, score};
-use super::{Class, Cpd, CpdParams, ToneKind, analyse_pcm, slot_char};
+use super::{BLOCK_MS, Class, Cpd, CpdParams, ToneKind, analyse_pcm, slot_char};
 use crate::treatment::{self, TreatmentError};
 
 /// Decode a file (any format the treatment loader reads, resampled to 8 kHz mono) and run it
@@ -92,8 +92,9 @@ pub fn timeline_chart(cpd: &Cpd) -> String {
     out
 }
 
-/// Onset of what decided `class`: the first tone of that kind (for SIT the third segment, which
-/// the timing target counts from), or the first voice.
+/// Onset of what decided `class`: the first tone of that kind (for SIT the last segment begun
+/// before the decision, the third, which the timing target counts from), or the first
+/// voice.
 pub fn decided_onset_ms(cpd: &Cpd, class: Class) -> Option<u32> {
     let ev = cpd.evidence();
     if class == Class::Sit {
@@ -101,9 +102,16 @@ pub fn decided_onset_ms(cpd: &Cpd, class: Class) -> Option<u32> {
         return ev
             .tones()
             .filter(|t| t.kind == ToneKind::Sit && t.start_ms <= at)
-            .take(3)
             .last()
-            .map(|t| t.start_ms);
+            // a third segment shorter than the evidence keeps (60 ms) began where the last
+            // one kept ended
+            .map(|t| {
+                if t.end_ms + BLOCK_MS < at {
+                    t.end_ms
+                } else {
+                    t.start_ms
+                }
+            });
     }
     let kinds: &[ToneKind] = match class {
         Class::Human | Class::Machine => return ev.first_voice_ms,
