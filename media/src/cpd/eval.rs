@@ -309,15 +309,8 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "\n{:>10} {:>9} {:>9} {:>7} {:>8} {:>8}   {:>24}   {}",
-            "class",
-            "precision",
-            "recall",
-            "files",
-            "p50 ms",
-            "p95 ms",
-            "after onset p50/p95/max",
-            "cycles p50/p95/max"
+            "\n{:>10} {:>9} {:>9} {:>7} {:>8} {:>8}   {:>24}   cycles p50/p95/max",
+            "class", "precision", "recall", "files", "p50 ms", "p95 ms", "after onset p50/p95/max"
         )?;
         for c in &used {
             let (p, rc, n) = self.per_class.get(c).copied().unwrap_or((0.0, 0.0, 0));
