@@ -2,7 +2,9 @@
 //! national plans of `indications.conf`-style tables. The tracker sees one boolean per 20 ms
 //! block ("a call-progress tone is on"), debounces it, and keeps the last completed on/off
 //! segments in a fixed ring; a plan matches when its last `min_match` segments agree with a
-//! cyclic stretch of the plan's pattern within tolerance.
+//! cyclic stretch of the plan's pattern within tolerance. A tone already on when the analysis
+//! starts is kept as a partial segment (its tail), which matches any element at least as long,
+//! never on its own: busy and reorder are decided after tail, off, on (1.5 cycles).
 
 /// What a matched plan means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

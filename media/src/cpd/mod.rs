@@ -10,11 +10,13 @@
 //! a Goertzel bank (call-progress 350..620 Hz, SIT Telcordia and ITU, fax 1100/2100 Hz and
 //! V.21 1650/1850 Hz) with purity (share of the block's power), a noise-robust single-tone
 //! estimator for beeps, then:
-//! - fax: CNG, CED/ANS or V.21 held for [`CpdParams::fax_min_ms`];
+//! - fax: CNG, CED/ANS or V.21 held for [`CpdParams::fax_min_ms`] (gaps of up to 40 ms, a lost
+//!   packet or a noise burst, bridged);
 //! - SIT: three segments in the 914-985, 1371-1429 and 1777-1800 Hz groups, the code read from
 //!   the first two frequencies (IC, NC, VC, RO, or ITU for 950/1400/1800);
 //! - busy/reorder/ringback: debounced on/off cadence of the call-progress band matched against
-//!   the national plans of [`cadence::PLANS`];
+//!   the national plans of [`cadence::PLANS`] (a tone already on at the answer counts as a
+//!   tail, so busy and reorder are decided 1.5 cycles after the first tone onset);
 //! - voice: energy above an adaptive noise floor in blocks that are not tonal;
 //! - human vs machine: `app_amd`-style timing of the first utterance (speech span, words,
 //!   silence after it), a beep after speech meaning machine;
