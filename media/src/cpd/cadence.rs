@@ -2,7 +2,9 @@
 //! national plans of `indications.conf`-style tables. The tracker sees one boolean per 20 ms
 //! block ("a call-progress tone is on"), debounces it, and keeps the last completed on/off
 //! segments in a fixed ring; a plan matches when its last `min_match` segments agree with a
-//! cyclic stretch of the plan's pattern within tolerance.
+//! cyclic stretch of the plan's pattern within tolerance. A tone already on when the analysis
+//! starts is kept as a partial segment (its tail), which matches any element at least as long,
+//! never on its own: busy and reorder are decided after tail, off, on (1.5 cycles).
 
 /// What a matched plan means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,14 +72,16 @@ pub struct Cadence {
     run: u32,
     pending: u32,
     started_at_zero: bool,
-    drop_next_on: bool,
+    partial_next_on: bool,
     db_sum: f32,
     db_sq: f32,
     db_n: u32,
     hits: u32,
     run_before: u32,
-    /// (is_on, ms) of completed segments, oldest first in ring order.
-    segs: [(bool, u32); RING],
+    /// (is_on, ms, partial) of completed segments, oldest first in ring order. A partial
+    /// segment is the tone that was already on when the analysis started: only its tail was
+    /// heard, so it matches any element at least as long.
+    segs: [(bool, u32, bool); RING],
     nsegs: usize,
     head: usize,
     block_ms: u32,
@@ -91,13 +95,13 @@ impl Cadence {
             run: 0,
             pending: 0,
             started_at_zero: true,
-            drop_next_on: false,
+            partial_next_on: false,
             db_sum: 0.0,
             db_sq: 0.0,
             db_n: 0,
             hits: 0,
             run_before: 0,
-            segs: [(false, 0); RING],
+            segs: [(false, 0, false); RING],
             nsegs: 0,
             head: 0,
             block_ms,
@@ -142,17 +146,18 @@ impl Cadence {
         let ended = (self.on, self.run * self.block_ms);
         self.run_before = self.run;
         if self.started_at_zero && ended.1 == 0 && tone_on {
-            // a tone already on when the analysis started: its length is unknown
-            self.drop_next_on = true;
+            // a tone already on when the analysis started: only its tail is heard
+            self.partial_next_on = true;
         }
         self.started_at_zero = false;
         self.on = tone_on;
         self.run = self.pending;
         self.pending = 0;
-        if ended.0 && self.drop_next_on {
-            self.drop_next_on = false;
-            return None;
+        if tone_on {
+            // the debounce blocks of a new "on" segment were on: they count toward solidity
+            self.hits = self.run;
         }
+        let partial = ended.0 && std::mem::take(&mut self.partial_next_on);
         if ended.1 == 0 {
             return None;
         }
@@ -176,13 +181,13 @@ impl Cadence {
             // leading silence before the first tone is not part of any cadence
             return None;
         }
-        self.segs[self.head] = ended;
+        self.segs[self.head] = (ended.0, ended.1, partial);
         self.head = (self.head + 1) % RING;
         self.nsegs = (self.nsegs + 1).min(RING);
         plans.iter().find(|plan| self.matches(plan, tolerance_pct))
     }
 
-    fn last(&self, back: usize) -> Option<(bool, u32)> {
+    fn last(&self, back: usize) -> Option<(bool, u32, bool)> {
         if back >= self.nsegs {
             return None;
         }
@@ -199,10 +204,20 @@ impl Cadence {
         'phase: for ph in 0..len {
             for back in 0..n {
                 let idx = (ph + len * n - back) % len;
-                let (Some((on, ms)), Some(&want)) = (self.last(back), plan.pattern.get(idx)) else {
+                let (Some((on, ms, partial)), Some(&want)) = (self.last(back), plan.pattern.get(idx)) else {
                     continue 'phase;
                 };
-                if on != (idx % 2 == 0) || !close(ms, u32::from(want), tolerance_pct) {
+                let want = u32::from(want);
+                let fits = if partial {
+                    // a tail alone says nothing: it needs complete segments with it
+                    if n < 2 {
+                        continue 'phase;
+                    }
+                    ms <= want + tolerance(want, tolerance_pct)
+                } else {
+                    close(ms, want, tolerance_pct)
+                };
+                if on != (idx % 2 == 0) || !fits {
                     continue 'phase;
                 }
             }
@@ -212,9 +227,12 @@ impl Cadence {
     }
 }
 
+fn tolerance(want: u32, tolerance_pct: u32) -> u32 {
+    (want.saturating_mul(tolerance_pct) / 100).max(60)
+}
+
 fn close(got: u32, want: u32, tolerance_pct: u32) -> bool {
-    let tol = (want * tolerance_pct / 100).max(60);
-    got.abs_diff(want) <= tol
+    got.abs_diff(want) <= tolerance(want, tolerance_pct)
 }
 
 #[cfg(test)]
@@ -267,6 +285,24 @@ mod tests {
         assert_eq!(r.0, "us-ringback");
         // Starting mid-tone: the first (partial) segment does not count.
         assert_eq!(run(&[(true, 1000), (false, 1000)]), None);
+    }
+
+    #[test]
+    fn busy_already_on_at_the_start_is_decided_within_two_cycles() {
+        // the answer lands 200 ms into a 500 ms tone: its 300 ms tail, a full off and a full on
+        for (pattern, cycle) in [(500u32, 1000u32), (250, 500), (375, 750)] {
+            let tail = pattern * 3 / 5 / 20 * 20;
+            let r = run(&[
+                (true, tail),
+                (false, pattern),
+                (true, pattern),
+                (false, pattern),
+                (true, pattern),
+            ]);
+            let (name, t) = r.expect("busy");
+            assert!(PLANS.iter().any(|p| p.name == name && p.kind == Busy), "{name}");
+            assert!(t <= 2 * cycle, "{pattern}: decided at {t} ms");
+        }
     }
 
     #[test]

@@ -95,6 +95,11 @@ pub struct Outcome {
     pub beep_reported_ms: Option<u32>,
     /// SIT code.
     pub sit_code: Option<SitCode>,
+    /// Onset of what was decided, as the engine heard it: the first tone of the decided kind
+    /// (busy, ringback, SIT, fax) or the first voice (human, machine).
+    pub onset_ms: Option<u32>,
+    /// Cycle of the cadence that decided busy or ringback (ms).
+    pub cycle_ms: Option<u32>,
 }
 
 /// Beep onsets further than this from the label are false beeps (and misses).
@@ -127,6 +132,12 @@ pub struct Report {
     pub beep_delay: (u32, u32, u32),
     /// SIT files with a labelled code, and how many got it right.
     pub sit_codes: (usize, usize),
+    /// Per class, correct decisions: latency after the onset (first tone or first voice),
+    /// (p50, p95, max) ms.
+    pub after_onset: BTreeMap<&'static str, (u32, u32, u32)>,
+    /// Busy and ringback decided right: latency after the first tone onset in cycles of the
+    /// matched cadence, (p50, p95, max) in thousandths of a cycle.
+    pub cycles: BTreeMap<&'static str, (u32, u32, u32)>,
 }
 
 const CLASSES: [Class; 8] = [
@@ -159,6 +170,8 @@ pub fn score(outcomes: &[Outcome]) -> Report {
     let mut lat: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
     let (mut hm, mut hm_ok, mut humans, mut h_as_m) = (0, 0, 0, 0);
     let (mut errs, mut delays) = (Vec::new(), Vec::new());
+    let mut onset_lat: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
+    let mut cycle_lat: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
     for o in outcomes {
         let Some(want) = expected_class(&o.label.label) else {
             continue;
@@ -166,6 +179,14 @@ pub fn score(outcomes: &[Outcome]) -> Report {
         *r.confusion.entry((want.as_str(), o.class.as_str())).or_default() += 1;
         if want == o.class {
             lat.entry(want.as_str()).or_default().push(o.decision_ms);
+            if let Some(on) = o.onset_ms {
+                let after = o.decision_ms.saturating_sub(on);
+                onset_lat.entry(want.as_str()).or_default().push(after);
+                if let Some(cycle) = o.cycle_ms.filter(|&c| c > 0) {
+                    let milli = (u64::from(after) * 1000 / u64::from(cycle)).min(u64::from(u32::MAX)) as u32;
+                    cycle_lat.entry(want.as_str()).or_default().push(milli);
+                }
+            }
         }
         if matches!(want, Class::Human | Class::Machine) {
             hm += 1;
@@ -223,6 +244,16 @@ pub fn score(outcomes: &[Outcome]) -> Report {
         let p95 = percentile(&mut v, 95.0);
         r.latency.insert(name, (p50, p95));
     }
+    let spread = |mut v: Vec<u32>| {
+        let max = v.iter().copied().max().unwrap_or(0);
+        (percentile(&mut v, 50.0), percentile(&mut v, 95.0), max)
+    };
+    for (name, v) in onset_lat {
+        r.after_onset.insert(name, spread(v));
+    }
+    for (name, v) in cycle_lat {
+        r.cycles.insert(name, spread(v));
+    }
     r.hm_accuracy = if hm == 0 { 1.0 } else { hm_ok as f64 / hm as f64 };
     r.human_as_machine = if humans == 0 {
         0.0
@@ -278,19 +309,32 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "\n{:>10} {:>9} {:>9} {:>7} {:>8} {:>8}",
-            "class", "precision", "recall", "files", "p50 ms", "p95 ms"
+            "\n{:>10} {:>9} {:>9} {:>7} {:>8} {:>8}   {:>24}   cycles p50/p95/max",
+            "class", "precision", "recall", "files", "p50 ms", "p95 ms", "after onset p50/p95/max"
         )?;
         for c in &used {
             let (p, rc, n) = self.per_class.get(c).copied().unwrap_or((0.0, 0.0, 0));
             let (l50, l95) = self.latency.get(c).copied().unwrap_or((0, 0));
+            let onset = self
+                .after_onset
+                .get(c)
+                .map_or(String::from("-"), |(a, b, m)| format!("{a}/{b}/{m} ms"));
+            let cycles = self.cycles.get(c).map_or(String::new(), |(a, b, m)| {
+                let x = |v: &u32| f64::from(*v) / 1000.0;
+                format!("{:.2}/{:.2}/{:.2}", x(a), x(b), x(m))
+            });
             writeln!(
                 f,
-                "{c:>10} {:>8.1}% {:>8.1}% {n:>7} {l50:>8} {l95:>8}",
+                "{c:>10} {:>8.1}% {:>8.1}% {n:>7} {l50:>8} {l95:>8}   {onset:>24}   {cycles}",
                 p * 100.0,
                 rc * 100.0
             )?;
         }
+        writeln!(
+            f,
+            "(latency from the first sample; \"after onset\": from the first tone of the decided kind (SIT: \
+             the third segment) or the first voice; cycles: of the matched busy/ringback cadence)"
+        )?;
         writeln!(
             f,
             "\nhuman vs machine accuracy: {:.1}%   human decided machine: {:.1}%",
@@ -350,6 +394,8 @@ mod tests {
             beep_ms: beep,
             beep_reported_ms: beep.map(|b| b + 100),
             sit_code: None,
+            onset_ms: Some(100),
+            cycle_ms: (class == Class::Busy).then_some(1000),
         };
         let r = score(&[
             o("human", Class::Human, 1000, None, None),
@@ -366,6 +412,8 @@ mod tests {
         assert_eq!(r.beep_delay.0, 120);
         assert_eq!(r.per_class["machine"], (2.0 / 3.0, 1.0, 2));
         assert_eq!(r.latency["machine"], (1800, 1900));
+        assert_eq!(r.after_onset["machine"], (1700, 1800, 1800));
+        assert_eq!(r.cycles["busy"], (1000, 1000, 1000));
         assert!(r.to_string().contains("confusion matrix"));
     }
 }

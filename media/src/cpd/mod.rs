@@ -10,11 +10,13 @@
 //! a Goertzel bank (call-progress 350..620 Hz, SIT Telcordia and ITU, fax 1100/2100 Hz and
 //! V.21 1650/1850 Hz) with purity (share of the block's power), a noise-robust single-tone
 //! estimator for beeps, then:
-//! - fax: CNG, CED/ANS or V.21 held for [`CpdParams::fax_min_ms`];
+//! - fax: CNG, CED/ANS or V.21 held for [`CpdParams::fax_min_ms`] (gaps of up to 40 ms, a lost
+//!   packet or a noise burst, bridged);
 //! - SIT: three segments in the 914-985, 1371-1429 and 1777-1800 Hz groups, the code read from
 //!   the first two frequencies (IC, NC, VC, RO, or ITU for 950/1400/1800);
 //! - busy/reorder/ringback: debounced on/off cadence of the call-progress band matched against
-//!   the national plans of [`cadence::PLANS`];
+//!   the national plans of [`cadence::PLANS`] (a tone already on at the answer counts as a
+//!   tail, so busy and reorder are decided 1.5 cycles after the first tone onset);
 //! - voice: energy above an adaptive noise floor in blocks that are not tonal;
 //! - human vs machine: `app_amd`-style timing of the first utterance (speech span, words,
 //!   silence after it), a beep after speech meaning machine;
@@ -424,6 +426,29 @@ struct SitSeg {
     end_block: u32,
 }
 
+/// Blocks of a steady tone (fax), bridging up to [`ToneRun::MAX_GAP`] blocks without it (a
+/// lost packet played out as zeros, a noise burst): the run holds, it does not grow.
+#[derive(Clone, Copy, Debug, Default)]
+struct ToneRun {
+    run: u32,
+    gap: u32,
+}
+
+impl ToneRun {
+    const MAX_GAP: u32 = 2;
+
+    fn step(&mut self, on: bool) {
+        if on {
+            self.run += 1;
+            self.gap = 0;
+        } else if self.run > 0 && self.gap < Self::MAX_GAP {
+            self.gap += 1;
+        } else {
+            *self = ToneRun::default();
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 struct BeepTrack {
     run: u32,
@@ -453,9 +478,9 @@ pub struct Cpd {
     word_len: u32,
     // tones
     cadence: Cadence,
-    cng_run: u32,
-    ced_run: u32,
-    v21_run: u32,
+    cng_run: ToneRun,
+    ced_run: ToneRun,
+    v21_run: ToneRun,
     sit: [SitSeg; 3],
     sit_cur: SitSeg,
     sit_gap: u32,
@@ -501,9 +526,9 @@ impl Cpd {
             in_word: false,
             word_len: 0,
             cadence: Cadence::new(BLOCK_MS),
-            cng_run: 0,
-            ced_run: 0,
-            v21_run: 0,
+            cng_run: ToneRun::default(),
+            ced_run: ToneRun::default(),
+            v21_run: ToneRun::default(),
             sit: [SitSeg::default(); 3],
             sit_cur: SitSeg::default(),
             sit_gap: 0,
@@ -626,6 +651,12 @@ impl Cpd {
             }
             Some(_) => true,
         }
+    }
+
+    /// Whether the last block analysed was voice (for tools that chart or learn from the
+    /// engine's voice activity decisions).
+    pub fn voice_now(&self) -> bool {
+        self.voice_run > 0
     }
 
     /// Analysed time (ms).
@@ -777,9 +808,9 @@ impl Cpd {
             }
         }
         // --- detectors
-        self.cng_run = if cng { self.cng_run + 1 } else { 0 };
-        self.ced_run = if ced { self.ced_run + 1 } else { 0 };
-        self.v21_run = if v21 { self.v21_run + 1 } else { 0 };
+        self.cng_run.step(cng);
+        self.ced_run.step(ced);
+        self.v21_run.step(v21);
         if voice && self.word_len * BLOCK_MS >= p.min_word_ms {
             // a word between tones: whatever cadence was building is not a call-progress tone
             self.cadence.interrupt();
@@ -807,28 +838,28 @@ impl Cpd {
         let p = self.p;
         let fax_blocks = p.fax_min_ms.div_ceil(BLOCK_MS).max(1);
         let now = self.now_ms();
-        if self.cng_run >= fax_blocks {
+        if self.cng_run.run >= fax_blocks {
             return self.decide(
                 Class::Fax,
                 None,
                 "fax_cng_1100hz",
-                (self.cng_run * BLOCK_MS) as f32,
+                (self.cng_run.run * BLOCK_MS) as f32,
             );
         }
-        if self.ced_run >= fax_blocks {
+        if self.ced_run.run >= fax_blocks {
             return self.decide(
                 Class::Fax,
                 None,
                 "fax_ced_2100hz",
-                (self.ced_run * BLOCK_MS) as f32,
+                (self.ced_run.run * BLOCK_MS) as f32,
             );
         }
-        if self.v21_run >= fax_blocks {
+        if self.v21_run.run >= fax_blocks {
             return self.decide(
                 Class::Fax,
                 None,
                 "fax_v21_preamble",
-                (self.v21_run * BLOCK_MS) as f32,
+                (self.v21_run.run * BLOCK_MS) as f32,
             );
         }
         if let Some(code) = sit {

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::eval::{Outcome, Report, parse_labels, score};
-use super::{Cpd, CpdParams, analyse_pcm, slot_char};
+use super::{BLOCK_MS, Class, Cpd, CpdParams, ToneKind, analyse_pcm, slot_char};
 use crate::treatment::{self, TreatmentError};
 
 /// Decode a file (any format the treatment loader reads, resampled to 8 kHz mono) and run it
@@ -92,6 +92,45 @@ pub fn timeline_chart(cpd: &Cpd) -> String {
     out
 }
 
+/// Onset of what decided `class`: the first tone of that kind (for SIT the last segment begun
+/// before the decision, the third, which the timing target counts from), or the first
+/// voice.
+pub fn decided_onset_ms(cpd: &Cpd, class: Class) -> Option<u32> {
+    let ev = cpd.evidence();
+    if class == Class::Sit {
+        let at = cpd.decision().map_or(u32::MAX, |d| d.at_ms);
+        return ev
+            .tones()
+            .filter(|t| t.kind == ToneKind::Sit && t.start_ms <= at)
+            .last()
+            // a third segment shorter than the evidence keeps (60 ms) began where the last
+            // one kept ended
+            .map(|t| {
+                if t.end_ms + BLOCK_MS < at {
+                    t.end_ms
+                } else {
+                    t.start_ms
+                }
+            });
+    }
+    let kinds: &[ToneKind] = match class {
+        Class::Human | Class::Machine => return ev.first_voice_ms,
+        Class::Busy | Class::Ringback => &[ToneKind::CallProgress],
+        Class::Sit => &[ToneKind::Sit],
+        Class::Fax => &[ToneKind::FaxCng, ToneKind::FaxCed, ToneKind::V21],
+        Class::Silence | Class::Unknown => return None,
+    };
+    ev.tones().find(|t| kinds.contains(&t.kind)).map(|t| t.start_ms)
+}
+
+/// Cycle (ms) of the national cadence plan named by a decision's rule, if it is one.
+pub fn decided_cycle_ms(rule: &str) -> Option<u32> {
+    super::cadence::PLANS
+        .iter()
+        .find(|p| p.name == rule)
+        .map(|p| p.pattern.iter().map(|&d| u32::from(d)).sum())
+}
+
 /// Evaluate a labelled directory (`DIR/labels.csv`). Returns the report, the per-file
 /// outcomes, and the problems met (bad lines, unreadable files), which are skipped.
 pub fn eval_dir(dir: &Path, params: &CpdParams) -> Result<(Report, Vec<Outcome>, Vec<String>), String> {
@@ -111,6 +150,8 @@ pub fn eval_dir(dir: &Path, params: &CpdParams) -> Result<(Report, Vec<Outcome>,
                     beep_ms: cpd.beep().map(|b| b.onset_ms),
                     beep_reported_ms: cpd.beep().map(|b| b.at_ms),
                     sit_code: d.and_then(|d| d.sit_code),
+                    onset_ms: d.and_then(|d| decided_onset_ms(&cpd, d.class)),
+                    cycle_ms: d.and_then(|d| decided_cycle_ms(d.rule)),
                     label,
                 });
             }

@@ -144,6 +144,25 @@ fn fax_cng_and_ced_within_600_ms() {
 }
 
 #[test]
+fn fax_cng_with_lost_packets_is_still_fax() {
+    // a 500 ms CNG burst with two packets lost (played out as zeros) and one 40 ms gap
+    let sig = Sig::new()
+        .silence(400)
+        .tone(&[1100.0], -18.0, 120)
+        .silence(20)
+        .tone(&[1100.0], -18.0, 100)
+        .silence(40)
+        .tone(&[1100.0], -18.0, 100)
+        .silence(20)
+        .tone(&[1100.0], -18.0, 100)
+        .silence(3000);
+    let (c, _) = run(&sig);
+    let d = decided(&c);
+    assert_eq!(d.class, Class::Fax, "{d:?}");
+    assert!(d.at_ms <= 400 + 600, "{d:?}");
+}
+
+#[test]
 fn v21_preamble_is_fax() {
     let mut sig = Sig::new().silence(200);
     for i in 0..300 {
