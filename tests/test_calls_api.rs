@@ -26,11 +26,13 @@ async fn server(toml_text: &str, dir: &tempfile::TempDir) -> Server {
 }
 
 fn telephony_config(trunk: std::net::SocketAddr) -> String {
+    let treatments = concat!(env!("CARGO_MANIFEST_DIR"), "/treatments");
     format!(
         r#"
 [telephony]
 listen = "127.0.0.1:0"
 route_points = ["3000"]
+treatments_dir = "{treatments}"
 
 [[trunks]]
 name = "sipp"
@@ -67,7 +69,7 @@ async fn a_test_call_through_the_server_reports_its_events() {
     assert_ne!(sip.port(), 0);
     let base = format!("http://{}", server.local_addr());
     let client = reqwest::Client::new();
-    let body = json!({"number": "600", "trunk": "sipp", "timeout_s": 3});
+    let body = json!({"number": "600", "trunk": "sipp", "timeout_s": 3, "play": "customer_connect"});
 
     let r = client
         .post(format!("{base}/api/v1/test-calls"))
@@ -92,6 +94,17 @@ async fn a_test_call_through_the_server_reports_its_events() {
         .await
         .expect("request");
     assert_eq!(r.status(), 400);
+    // `play` names a treatment in the treatments folder, never a path of the server.
+    for outside in ["../Cargo.toml", "/etc/passwd", "treatments/../../x"] {
+        let r = client
+            .post(format!("{base}/api/v1/test-calls"))
+            .basic_auth("admin", Some("secret"))
+            .json(&json!({"number": "600", "trunk": "sipp", "play": outside}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 400, "play {outside}");
+    }
 
     let r = client
         .post(format!("{base}/api/v1/test-calls"))

@@ -1,7 +1,7 @@
 //! `POST /api/v1/test-calls` and `GET /api/v1/test-calls/{id}`: the operator's test call of
 //! `boomerang call`, through the server's own SIP transport (`[telephony]`).
 //!
-//! POST takes `{"number": "0612345678", "trunk": "main", "play": "/path/file.wav",
+//! POST takes `{"number": "0612345678", "trunk": "main", "play": "customer_connect.wav",
 //! "timeout_s": 30}` (only `number` is required; the trunk defaults to the first one) and
 //! answers `202 {"id", "status": "running", "location"}` at once; the call runs in the
 //! background. GET answers `{"id", "number", "trunk", "status": "running"|"done", "ok",
@@ -18,7 +18,6 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -26,9 +25,8 @@ use super::params::read_body;
 use super::response::{json as json_response, plain};
 use crate::call::driver::LegId;
 use crate::call::leg::{Cause, LegEvent};
-use crate::config::Role;
 use boomerang_media::cpd::CpdParams;
-use boomerang_media::treatment::{self, PlayMode};
+use boomerang_media::treatment::{self, PlayMode, TreatmentCache, TreatmentSource};
 
 /// Test calls at the same time, and results kept.
 const MAX_RUNNING: usize = 8;
@@ -60,50 +58,13 @@ impl TestCalls {
     }
 }
 
-fn unauthorized() -> Response {
-    let mut r = plain(StatusCode::UNAUTHORIZED, "Authentication required");
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"callback-admin\""),
-    );
-    r
-}
-
 /// With users configured: an Administrator or Supervisor (HTTP Basic), as the admin routes.
 #[allow(clippy::result_large_err)]
 fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), Response> {
-    let users = &app.callbacks.config().users;
-    if users.is_empty() {
+    if app.callbacks.config().users.is_empty() {
         return Ok(());
     }
-    let credentials = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
-        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok())
-        .and_then(|bytes| String::from_utf8(bytes).ok());
-    let Some((name, password)) = credentials.as_deref().and_then(|c| c.split_once(':')) else {
-        return Err(unauthorized());
-    };
-    let eq = |a: &[u8], b: &[u8]| {
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    };
-    let user = users
-        .iter()
-        .find(|u| u.name == name && eq(u.password.as_bytes(), password.as_bytes()))
-        .ok_or_else(unauthorized)?;
-    if user
-        .roles
-        .iter()
-        .any(|r| matches!(r, Role::Administrator | Role::Supervisor))
-    {
-        Ok(())
-    } else {
-        Err(plain(
-            StatusCode::FORBIDDEN,
-            format!("User {} does not have a role that allows this", user.name),
-        ))
-    }
+    super::admin::authorize(app, headers, super::admin::Need::Change).map(|_| ())
 }
 
 fn reply(status: StatusCode, v: Value) -> Response {
@@ -156,15 +117,20 @@ pub async fn start(State(app): State<AppState>, headers: HeaderMap, body: Body) 
     };
     let play = match req.get("play") {
         None | Some(Value::Null) => None,
-        Some(Value::String(p)) => {
-            let path = std::path::PathBuf::from(p);
+        Some(Value::String(name)) => {
+            // A name in the treatments folder only: an HTTP client never names a server path.
+            let cache = TreatmentCache::new(cfg.treatments_dir.clone());
+            let path = match cache.resolve(&TreatmentSource::Name(name.trim().to_string())) {
+                Ok(path) => path,
+                Err(e) => return bad(format!("play: {e}")),
+            };
             match tokio::task::spawn_blocking(move || treatment::load(&path)).await {
                 Ok(Ok(t)) => Some(Arc::new(t)),
                 Ok(Err(e)) => return bad(format!("play: {e}")),
                 Err(_) => return bad("play: could not be loaded"),
             }
         }
-        Some(_) => return bad("play: must be a file path"),
+        Some(_) => return bad("play: must be a treatment name (a file in the treatments folder)"),
     };
     let id = {
         let Ok(mut g) = app.test_calls.inner.lock() else {

@@ -8,6 +8,7 @@
 //! realm = "boomerang"         # registrar realm for agents
 //! listen = "127.0.0.1:5060"   # SIP UDP address of `boomerang serve` (default 127.0.0.1:5060)
 //! route_points = ["3000", "3001"]   # numbers answered as inbound calls (others get 404)
+//! treatments_dir = "treatments"      # where treatment names (test calls' `play`) are found
 //!
 //! [[trunks]]
 //! name = "main"
@@ -103,6 +104,8 @@ pub struct TelephonyConfig {
     pub listen: Option<SocketAddr>,
     /// Numbers (Request-URI user parts) answered as inbound calls.
     pub route_points: Vec<String>,
+    /// The treatments folder: treatment names are resolved in it and cannot leave it.
+    pub treatments_dir: std::path::PathBuf,
 }
 
 impl Default for TelephonyConfig {
@@ -115,6 +118,7 @@ impl Default for TelephonyConfig {
             agents: Vec::new(),
             listen: None,
             route_points: Vec::new(),
+            treatments_dir: "treatments".into(),
         }
     }
 }
@@ -239,6 +243,9 @@ pub fn parse(root: &toml::Table) -> Result<TelephonyConfig, ConfigError> {
         cfg.listen =
             Some(addr_field(t, "listen", "telephony")?.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 5060))));
         cfg.route_points = route_points(t)?;
+        if let Some(dir) = str_field(t, "treatments_dir", "telephony")? {
+            cfg.treatments_dir = dir.into();
+        }
     }
     for (i, t) in tables(root, "trunks")?.into_iter().enumerate() {
         let path = format!("trunks[{i}]");
