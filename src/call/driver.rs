@@ -42,6 +42,11 @@ pub struct DriverConfig {
     /// Registrar realm and accounts (user, password); empty: REGISTER is refused with 403.
     pub realm: String,
     pub accounts: Vec<(String, String)>,
+    /// TCP transport limits (TCP listens on the SIP port too).
+    pub tcp: crate::sip::tcp::TcpConfig,
+    /// Trunks, for the per-trunk signalling options of calls to their next hop (transport,
+    /// 100rel, session timers).
+    pub trunks: Vec<crate::sip::config::Trunk>,
 }
 
 impl DriverConfig {
@@ -53,6 +58,8 @@ impl DriverConfig {
             no_rtp_timeout: Duration::from_secs(60),
             realm: "boomerang".into(),
             accounts: Vec::new(),
+            tcp: crate::sip::tcp::TcpConfig::default(),
+            trunks: Vec::new(),
         }
     }
 }
@@ -372,6 +379,7 @@ async fn run(cfg: DriverConfig, sock: UdpSocket, local: SocketAddr, mut rx: mpsc
     let origin = Instant::now();
     let mut pending_options: HashMap<crate::sip::endpoint::ClientId, oneshot::Sender<Option<u16>>> =
         HashMap::new();
+    let mut tcp = crate::sip::tcp::TcpTransport::listen(local, cfg.tcp).await;
     loop {
         let now = Instant::now();
         let deadline = [
@@ -388,6 +396,7 @@ async fn run(cfg: DriverConfig, sock: UdpSocket, local: SocketAddr, mut rx: mpsc
                     ep.handle_datagram(Instant::now(), src, buf.get(..n).unwrap_or(&[]));
                 }
             }
+            Some(ev) = tcp.next_event() => crate::sip::tcp::deliver(&mut ep, ev),
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { break };
                 let now = Instant::now();
@@ -570,6 +579,10 @@ async fn run(cfg: DriverConfig, sock: UdpSocket, local: SocketAddr, mut rx: mpsc
             }
         }
         while let Some((dest, bytes)) = ep.poll_transmit() {
+            if crate::sip::transport::top_via_transport(&bytes).is_reliable() {
+                tcp.send(dest, bytes);
+                continue;
+            }
             let _ = sock.send_to(&bytes, dest).await;
         }
     }
@@ -613,7 +626,13 @@ fn dial(
         rtp: rtp_addr,
         auth: d.auth,
     };
-    let leg = match OutboundLeg::dial(now, ep, local, &spec) {
+    let opts = _cfg
+        .trunks
+        .iter()
+        .find(|t| t.next_hop() == spec.dest)
+        .map(super::leg::LegOptions::for_trunk)
+        .unwrap_or_default();
+    let leg = match OutboundLeg::dial_with(now, ep, local, &spec, opts) {
         Ok(l) => l,
         Err(e) => {
             ports.release(rtp_addr.port());

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use super::msg::{self, Method, Msg, ParseError};
 use super::transaction::{ClientEvent, ClientTx, ServerEvent, ServerTx, Timers};
+use super::transport::Transport;
 
 /// Identifies a client transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,6 +51,20 @@ pub struct Counters {
     pub too_many_hops: u64,
     pub unmatched_responses: u64,
     pub retransmissions_absorbed: u64,
+    /// Stream connections closed for a framing fault (bad Content-Length, huge headers).
+    pub framing_errors: u64,
+    /// Stream connections refused or not opened (connection limit).
+    pub connections_refused: u64,
+    /// Stream connections closed after the idle timeout.
+    pub connections_idle_closed: u64,
+}
+
+/// A transport fault the endpoint counts (the transport itself reports it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportFault {
+    BadFraming,
+    Refused,
+    IdleClosed,
 }
 
 type ServerKey = (String, String, Method);
@@ -105,6 +120,15 @@ impl Endpoint {
 
     pub fn set_max_server_transactions(&mut self, n: usize) {
         self.max_server_tx = n;
+    }
+
+    /// Counts a fault of the stream transport.
+    pub fn note_transport_fault(&mut self, f: TransportFault) {
+        match f {
+            TransportFault::BadFraming => self.counters.framing_errors += 1,
+            TransportFault::Refused => self.counters.connections_refused += 1,
+            TransportFault::IdleClosed => self.counters.connections_idle_closed += 1,
+        }
     }
 
     pub fn counters(&self) -> Counters {
@@ -261,7 +285,8 @@ impl Endpoint {
             return;
         }
         let id = ServerId(self.id());
-        let tx = ServerTx::new(self.timers, method == Method::Invite);
+        let reliable = Transport::from_via(&m.top_via.transport).is_reliable();
+        let tx = ServerTx::new(self.timers, method == Method::Invite).reliable(reliable);
         self.server_keys.insert(key.clone(), id);
         self.servers.insert(
             id,
@@ -290,7 +315,8 @@ impl Endpoint {
             return;
         }
         let id = ServerId(self.id());
-        let mut tx = ServerTx::new(self.timers, m.method() == Some(&Method::Invite));
+        let reliable = Transport::from_via(&m.top_via.transport).is_reliable();
+        let mut tx = ServerTx::new(self.timers, m.method() == Some(&Method::Invite)).reliable(reliable);
         tx.respond(now, code, bytes);
         self.server_keys.insert(key.clone(), id);
         self.servers.insert(

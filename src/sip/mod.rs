@@ -5,4 +5,7 @@ pub mod config;
 pub mod endpoint;
 pub mod msg;
 pub mod sdp;
+pub mod session_timer;
+pub mod tcp;
 pub mod transaction;
+pub mod transport;
