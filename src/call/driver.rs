@@ -155,7 +155,8 @@ impl Telephony {
         let sock = UdpSocket::bind(cfg.listen).await?;
         let local = sock.local_addr()?;
         let (tx, rx) = mpsc::channel(1024);
-        let task = tokio::spawn(run(cfg, sock, local, rx));
+        let tcp = crate::sip::tcp::TcpTransport::listen(local, cfg.tcp).await;
+        let task = tokio::spawn(run(cfg, sock, local, rx, tcp));
         Ok((Telephony { tx, local }, task))
     }
 
@@ -363,7 +364,13 @@ enum Internal {
     MediaTimeout(LegId),
 }
 
-async fn run(cfg: DriverConfig, sock: UdpSocket, local: SocketAddr, mut rx: mpsc::Receiver<Command>) {
+async fn run(
+    cfg: DriverConfig,
+    sock: UdpSocket,
+    local: SocketAddr,
+    mut rx: mpsc::Receiver<Command>,
+    mut tcp: crate::sip::tcp::TcpTransport,
+) {
     let mut ep = Endpoint::new(cfg.timers);
     let mut legs: HashMap<LegId, LegSlot> = HashMap::new();
     let mut by_call_id: HashMap<String, LegId> = HashMap::new();
@@ -379,7 +386,6 @@ async fn run(cfg: DriverConfig, sock: UdpSocket, local: SocketAddr, mut rx: mpsc
     let origin = Instant::now();
     let mut pending_options: HashMap<crate::sip::endpoint::ClientId, oneshot::Sender<Option<u16>>> =
         HashMap::new();
-    let mut tcp = crate::sip::tcp::TcpTransport::listen(local, cfg.tcp).await;
     loop {
         let now = Instant::now();
         let deadline = [

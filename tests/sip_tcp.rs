@@ -1,0 +1,268 @@
+//! SIP over TCP (RFC 3261 §18) against SIPp in TCP mode (`-t t1`): an outbound call to a trunk
+//! configured with `transport = "tcp"` (SIPp answers, Boomerang hangs up), a request SIPp sends
+//! to Boomerang's listen port over TCP, and hostile streams (bad Content-Length, huge headers,
+//! too many connections, idle connections): each closed and counted, never a panic.
+
+use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use boomerang::call::driver::{DriverConfig, Telephony};
+use boomerang::call::leg::{Cause, LegEvent};
+use boomerang::sip::config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+#[path = "common/sipp.rs"]
+mod sipp;
+use sipp::{DEADLINE, codec_keys, fixtures, free_port};
+
+/// SIPp over TCP. The shared harness waits for SIPp's UDP port; in TCP mode SIPp holds a TCP
+/// listening port instead, so this one waits for that. Killed by its PID when dropped.
+struct TcpSipp {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl TcpSipp {
+    /// `uas`: SIPp listens and answers; otherwise SIPp calls `remote`.
+    fn start(scenario: &str, remote: Option<SocketAddr>, extra: &[&str]) -> TcpSipp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for _ in 0..5 {
+            let port = free_port();
+            let mport = free_port();
+            let mut cmd = Command::new("sipp");
+            cmd.current_dir(dir.path());
+            if let Some(r) = remote {
+                cmd.arg(r.to_string());
+            }
+            cmd.arg("-sf")
+                .arg(fixtures().join(scenario))
+                .args(["-t", "t1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-bind_local"])
+                .args(["-m", "1", "-timeout", "30s", "-nostdin"])
+                .args(["-p", &port.to_string(), "-mp", &mport.to_string()])
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let mut child = cmd.spawn().expect("sipp runs (apt-get install sip-tester)");
+            if remote.is_some() {
+                return TcpSipp {
+                    child,
+                    port,
+                    _dir: dir,
+                };
+            }
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if StdTcpListener::bind(("127.0.0.1", port)).is_err() {
+                    return TcpSipp {
+                        child,
+                        port,
+                        _dir: dir,
+                    };
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("sipp did not start");
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    fn wait(&mut self) -> i32 {
+        let start = Instant::now();
+        while start.elapsed() < DEADLINE {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code().unwrap_or(-1);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("sipp did not finish");
+    }
+}
+
+impl Drop for TcpSipp {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A listen address whose port is free for both UDP and TCP.
+fn listen_addr() -> SocketAddr {
+    for _ in 0..100 {
+        let p = free_port();
+        if StdTcpListener::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p)).is_ok() {
+            return SocketAddr::from(([127, 0, 0, 1], p));
+        }
+    }
+    panic!("no free port");
+}
+
+async fn next(rx: &mut UnboundedReceiver<LegEvent>) -> LegEvent {
+    tokio::time::timeout(DEADLINE, rx.recv())
+        .await
+        .expect("event in time")
+        .expect("open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_call_to_a_tcp_trunk() {
+    let mut sipp = TcpSipp::start("uas_answer.xml", None, &codec_keys(false));
+    let tc = config::parse(
+        &toml::from_str(&format!(
+            "[[trunks]]\nname = \"tcp\"\naddress = \"{}\"\ntransport = \"tcp\"\n",
+            sipp.addr()
+        ))
+        .expect("toml"),
+    )
+    .expect("valid");
+    let mut cfg = DriverConfig::loopback();
+    cfg.listen = listen_addr();
+    cfg.trunks = tc.trunks.clone();
+    let (t, _task) = Telephony::start(cfg).await.expect("telephony");
+    let mut rx = t.dial_with_failover(&tc, "tcp", "0600").await.expect("dial");
+    let leg = match next(&mut rx).await {
+        LegEvent::Dialing { leg, .. } => boomerang::call::driver::LegId(leg),
+        e => panic!("dialing first: {e:?}"),
+    };
+    let mut seen = Vec::new();
+    loop {
+        let e = next(&mut rx).await;
+        let done = matches!(e, LegEvent::Answered { .. } | LegEvent::Hangup { .. });
+        seen.push(e);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        matches!(seen.last(), Some(LegEvent::Answered { codec: Some("PCMU"), .. })),
+        "answered over TCP: {seen:?}"
+    );
+    t.hangup(leg).await.expect("hangup");
+    let end = loop {
+        let e = next(&mut rx).await;
+        if matches!(e, LegEvent::Hangup { .. }) {
+            break e;
+        }
+    };
+    assert_eq!(
+        end,
+        LegEvent::Hangup {
+            cause: Cause::LocalHangup,
+            code: Some(200),
+            reason: "OK".into()
+        }
+    );
+    assert_eq!(sipp.wait(), 0, "SIPp saw INVITE, ACK and BYE on its TCP connection");
+    let (c, legs, _) = t.counters().await.expect("counters");
+    assert_eq!(legs, 0);
+    assert_eq!(c.parse_errors, 0);
+    assert_eq!(c.framing_errors, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_sends_options_over_tcp_and_gets_200_on_its_connection() {
+    let mut cfg = DriverConfig::loopback();
+    cfg.listen = listen_addr();
+    let (t, _task) = Telephony::start(cfg).await.expect("telephony");
+    let mut sipp = TcpSipp::start("uac_options.xml", Some(t.local_addr()), &[]);
+    assert_eq!(sipp.wait(), 0, "200 came back on SIPp's TCP connection");
+    let (c, _, _) = t.counters().await.expect("counters");
+    assert!(c.datagrams >= 1);
+}
+
+async fn closed_by_server(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 1024];
+    let deadline = Instant::now() + DEADLINE;
+    while Instant::now() < deadline {
+        match tokio::time::timeout(DEADLINE, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_streams_are_closed_and_counted() {
+    let mut cfg = DriverConfig::loopback();
+    cfg.listen = listen_addr();
+    cfg.tcp.max_connections = 3;
+    cfg.tcp.idle_timeout = Duration::from_millis(500);
+    let (t, _task) = Telephony::start(cfg).await.expect("telephony");
+    let addr = t.local_addr();
+
+    // Bad Content-Length.
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nContent-Length: abc\r\n\r\n")
+        .await
+        .expect("write");
+    assert!(closed_by_server(&mut s).await, "bad Content-Length closes");
+    // Huge headers (no blank line within the limit).
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let mut huge = b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\n".to_vec();
+    for i in 0..2000 {
+        huge.extend(format!("X-Filler-{i}: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n").as_bytes());
+    }
+    let _ = s.write_all(&huge).await;
+    assert!(closed_by_server(&mut s).await, "huge headers close");
+
+    // Idle: a silent connection is closed after the idle timeout.
+    let mut idle = TcpStream::connect(addr).await.expect("connect");
+    assert!(closed_by_server(&mut idle).await, "idle connection closed");
+
+    // Limit: three connections held open (kept busy so they do not idle out), a fourth refused.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(addr).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut extra = TcpStream::connect(addr).await.expect("connect (accepted, then closed)");
+    assert!(closed_by_server(&mut extra).await, "over the limit");
+
+    let deadline = Instant::now() + DEADLINE;
+    let c = loop {
+        let (c, _, _) = t.counters().await.expect("counters");
+        if c.framing_errors >= 2 && c.connections_refused >= 1 && c.connections_idle_closed >= 1 {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "counters: {c:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(c.framing_errors, 2, "{c:?}");
+    assert_eq!(c.parse_errors, 0);
+    drop(held);
+    // The endpoint still serves over TCP: a well-framed OPTIONS gets its 200.
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let opts = format!(
+        "OPTIONS sip:x@{addr} SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKtcp1\r\n\
+         From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: tcp1\r\nCSeq: 1 OPTIONS\r\n\
+         Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    s.write_all(opts.as_bytes()).await.expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(DEADLINE, s.read(&mut buf))
+            .await
+            .expect("response in time")
+            .expect("read");
+        assert!(n > 0, "connection closed instead of a response");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.starts_with(b"SIP/2.0 200"), "{}", String::from_utf8_lossy(&got));
+}
