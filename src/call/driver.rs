@@ -134,6 +134,9 @@ enum Command {
     Counters(oneshot::Sender<(Counters, usize, usize)>),
     Contacts(String, oneshot::Sender<Vec<String>>),
     Options(SocketAddr, oneshot::Sender<Option<u16>>),
+    /// Any non-INVITE request outside a dialog (REGISTER, OPTIONS to a trunk): its final
+    /// response, `None` on timeout.
+    Request(SocketAddr, Vec<u8>, oneshot::Sender<Option<Box<msg::Msg>>>),
 }
 
 enum MediaCmd {
@@ -147,6 +150,8 @@ enum MediaCmd {
 pub struct Telephony {
     tx: mpsc::Sender<Command>,
     local: SocketAddr,
+    /// Trunk states, written by the trunk upkeep task ([`super::trunks`]).
+    trunk_states: Arc<tokio::sync::watch::Sender<super::trunks::TrunkStates>>,
 }
 
 impl Telephony {
@@ -157,7 +162,15 @@ impl Telephony {
         let (tx, rx) = mpsc::channel(1024);
         let tcp = crate::sip::tcp::TcpTransport::listen(local, cfg.tcp).await;
         let task = tokio::spawn(run(cfg, sock, local, rx, tcp));
-        Ok((Telephony { tx, local }, task))
+        let trunk_states = Arc::new(tokio::sync::watch::Sender::new(Default::default()));
+        Ok((
+            Telephony {
+                tx,
+                local,
+                trunk_states,
+            },
+            task,
+        ))
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -236,6 +249,32 @@ impl Telephony {
         rx.await.map_err(|_| DriverError::Stopped)
     }
 
+    /// Sends a non-INVITE request outside any dialog (our own bytes; the top Via decides UDP or
+    /// TCP) and returns its final response, `None` when it timed out.
+    pub async fn request(&self, dest: SocketAddr, bytes: Vec<u8>) -> Result<Option<Box<msg::Msg>>, DriverError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Request(dest, bytes, tx))
+            .await
+            .map_err(|_| DriverError::Stopped)?;
+        rx.await.map_err(|_| DriverError::Stopped)
+    }
+
+    /// Starts REGISTER and OPTIONS keepalive for the trunks that ask for them; their states
+    /// show in [`Self::trunk_states`] and failover skips trunks that are down.
+    pub fn start_trunk_upkeep(&self, cfg: &crate::sip::config::TelephonyConfig) -> tokio::task::JoinHandle<()> {
+        super::trunks::spawn(self.clone(), cfg)
+    }
+
+    /// Up/down and registration state of every monitored trunk.
+    pub fn trunk_states(&self) -> super::trunks::TrunkStates {
+        self.trunk_states.borrow().clone()
+    }
+
+    pub(crate) fn update_trunk_states(&self, f: impl FnOnce(&mut super::trunks::TrunkStates)) {
+        self.trunk_states.send_modify(f);
+    }
+
     /// Dials `number` through trunk `first`; on 503 or a timeout the call is placed again
     /// through the trunk's `failover` trunk (each trunk at most once). Every attempt starts with
     /// a `dialing` event carrying its leg id; the stream ends after the last attempt's hangup.
@@ -246,6 +285,11 @@ impl Telephony {
         number: &str,
     ) -> Result<mpsc::UnboundedReceiver<LegEvent>, DriverError> {
         let mut trunk = cfg.trunk(first).cloned().ok_or(DriverError::NoLeg)?;
+        // A trunk marked down by its keepalive is skipped (if no trunk is up, the first is tried).
+        let states = self.trunk_states();
+        if let Some(t) = super::trunks::first_up(cfg, &trunk, &[], &states) {
+            trunk = t;
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let (leg, mut events) = self.dial(Dial::via_trunk(&trunk, number)).await?;
         let _ = tx.send(LegEvent::Dialing {
@@ -279,7 +323,7 @@ impl Telephony {
                     .failover
                     .as_ref()
                     .and_then(|n| cfg.trunk(n))
-                    .filter(|t| !tried.contains(&t.name));
+                    .and_then(|t| super::trunks::first_up(&cfg, t, &tried, &this.trunk_states()));
                 match next {
                     Some(n) if failover => {
                         trunk = n.clone();
@@ -386,6 +430,8 @@ async fn run(
     let origin = Instant::now();
     let mut pending_options: HashMap<crate::sip::endpoint::ClientId, oneshot::Sender<Option<u16>>> =
         HashMap::new();
+    let mut pending_requests: HashMap<crate::sip::endpoint::ClientId, oneshot::Sender<Option<Box<msg::Msg>>>> =
+        HashMap::new();
     loop {
         let now = Instant::now();
         let deadline = [
@@ -453,6 +499,10 @@ async fn run(
                             Err(_) => { let _ = reply.send(None); }
                         }
                     }
+                    Command::Request(dest, bytes, reply) => match ep.send_request(now, dest, bytes) {
+                        Ok(id) => { pending_requests.insert(id, reply); }
+                        Err(_) => { let _ = reply.send(None); }
+                    },
                     Command::Contacts(user, reply) => {
                         let _ = reply.send(registrar.contacts(&user, now));
                     }
@@ -481,6 +531,18 @@ async fn run(
                         && let Some(reply) = pending_options.remove(&tx)
                     {
                         let _ = reply.send(Some(code));
+                    }
+                }
+                EndpointEvent::Response { tx, msg } if pending_requests.contains_key(&tx) => {
+                    if msg.code().is_some_and(|c| c >= 200)
+                        && let Some(reply) = pending_requests.remove(&tx)
+                    {
+                        let _ = reply.send(Some(msg));
+                    }
+                }
+                EndpointEvent::Timeout { tx } if pending_requests.contains_key(&tx) => {
+                    if let Some(reply) = pending_requests.remove(&tx) {
+                        let _ = reply.send(None);
                     }
                 }
                 EndpointEvent::Timeout { tx } if pending_options.contains_key(&tx) => {

@@ -4,3 +4,4 @@
 pub mod driver;
 pub mod leg;
 pub mod registrar;
+pub mod trunks;
