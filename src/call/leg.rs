@@ -913,10 +913,14 @@ mod tests {
     }
 
     fn start() -> (Peer, Msg) {
+        start_with(LegOptions::default())
+    }
+
+    fn start_with(opts: LegOptions) -> (Peer, Msg) {
         let now = Instant::now();
         let mut ep = Endpoint::new(Timers::default());
-        let leg =
-            OutboundLeg::dial(now, &mut ep, "127.0.0.1:5060".parse().expect("addr"), &spec()).expect("dial");
+        let leg = OutboundLeg::dial_with(now, &mut ep, "127.0.0.1:5060".parse().expect("addr"), &spec(), opts)
+            .expect("dial");
         let (_, inv) = ep.poll_transmit().expect("INVITE sent");
         let inv = msg::parse(&inv).expect("INVITE parses");
         (Peer { ep, leg, now }, inv)
@@ -1126,5 +1130,183 @@ mod tests {
         p.deliver(&bye);
         assert_eq!(p.sent().first().and_then(Msg::code), Some(481));
         assert!(!p.leg.is_ended());
+    }
+
+    fn method_count(sent: &[Msg], m: &Method) -> usize {
+        sent.iter().filter(|x| x.method() == Some(m)).count()
+    }
+
+    #[test]
+    fn reliable_provisional_is_pracked_once_within_the_early_dialog() {
+        let (mut p, inv) = start_with(LegOptions {
+            offer_100rel: true,
+            ..LegOptions::default()
+        });
+        assert_eq!(inv.header("supported"), Some("100rel"));
+        let r183 = response_to(
+            &inv,
+            183,
+            "Session Progress",
+            Some("r1"),
+            &[
+                ("Require", "100rel".into()),
+                ("RSeq", "7".into()),
+                ("Contact", "<sip:peer@127.0.0.1:5099>".into()),
+            ],
+            Some(("application/sdp", ANSWER_SDP)),
+        );
+        p.deliver(&r183);
+        let sent = p.sent();
+        let prack = sent
+            .iter()
+            .find(|m| m.method() == Some(&Method::Prack))
+            .expect("PRACK sent");
+        assert_eq!(prack.header("rack"), Some("7 1 INVITE"));
+        assert_eq!(prack.request_uri(), "sip:peer@127.0.0.1:5099");
+        assert_eq!(prack.to.tag.as_deref(), Some("r1"));
+        assert!(prack.cseq > inv.cseq);
+        assert_eq!(
+            p.events().iter().filter(|e| matches!(e, LegEvent::EarlyMedia { .. })).count(),
+            1
+        );
+        // The 183 retransmitted (our PRACK crossed it): neither PRACKed again nor passed up.
+        p.deliver(&r183);
+        assert_eq!(method_count(&p.sent(), &Method::Prack), 0);
+        assert!(p.events().is_empty());
+        // The PRACK's 200 changes nothing; the call is answered as usual.
+        p.deliver(&response_to(prack, 200, "OK", Some("r1"), &[], None));
+        assert!(!p.leg.is_ended());
+        p.deliver(&response_to(&inv, 200, "OK", Some("r1"), &[], Some(("application/sdp", ANSWER_SDP))));
+        assert!(p.events().iter().any(|e| matches!(e, LegEvent::Answered { .. })));
+        // A non-reliable 180 gets no PRACK.
+        let (mut q, inv) = start();
+        q.deliver(&response_to(&inv, 180, "Ringing", Some("r2"), &[("RSeq", "1".into())], None));
+        assert_eq!(method_count(&q.sent(), &Method::Prack), 0);
+    }
+
+    fn timer_opts() -> LegOptions {
+        LegOptions {
+            session_timer: Some(SessionTimerConfig {
+                session_expires: Duration::from_secs(1800),
+                min_se: Duration::from_secs(90),
+            }),
+            ..LegOptions::default()
+        }
+    }
+
+    #[test]
+    fn session_timer_422_retry_then_refresh_by_update_at_half_interval() {
+        let (mut p, inv) = start_with(timer_opts());
+        assert_eq!(inv.header("session-expires"), Some("1800"));
+        assert_eq!(inv.header("min-se"), Some("90"));
+        assert_eq!(inv.header("supported"), Some("timer"));
+        p.deliver(&response_to(
+            &inv,
+            422,
+            "Session Interval Too Small",
+            Some("r1"),
+            &[("Min-SE", "3600".into())],
+            None,
+        ));
+        let sent = p.sent();
+        assert_eq!(method_count(&sent, &Method::Ack), 1, "422 ACKed by the transaction");
+        let inv2 = sent
+            .iter()
+            .find(|m| m.method() == Some(&Method::Invite))
+            .expect("INVITE again")
+            .clone();
+        assert_eq!(inv2.header("session-expires"), Some("3600"));
+        assert_eq!(inv2.header("min-se"), Some("3600"));
+        assert_eq!(inv2.cseq, inv.cseq + 1);
+        assert!(p.events().is_empty(), "no hangup for a 422 that is retried");
+        p.deliver(&response_to(
+            &inv2,
+            200,
+            "OK",
+            Some("r1"),
+            &[
+                ("Contact", "<sip:peer@127.0.0.1:5099>".into()),
+                ("Require", "timer".into()),
+                ("Session-Expires", "3600;refresher=uac".into()),
+                ("Allow", "INVITE, ACK, BYE, UPDATE".into()),
+            ],
+            Some(("application/sdp", ANSWER_SDP)),
+        ));
+        p.sent();
+        assert!(p.events().iter().any(|e| matches!(e, LegEvent::Answered { .. })));
+        let t0 = p.now;
+        assert_eq!(p.leg.poll_timeout(), Some(t0 + Duration::from_secs(1800)));
+        p.leg.handle_timeout(t0 + Duration::from_secs(1799), &mut p.ep);
+        assert!(p.sent().is_empty());
+        p.now = t0 + Duration::from_secs(1800);
+        p.leg.handle_timeout(p.now, &mut p.ep);
+        let update = p.sent().into_iter().next().expect("refresh sent");
+        assert_eq!(update.method(), Some(&Method::Update));
+        assert_eq!(update.header("session-expires"), Some("3600;refresher=uac"));
+        assert_eq!(update.request_uri(), "sip:peer@127.0.0.1:5099");
+        p.deliver(&response_to(
+            &update,
+            200,
+            "OK",
+            Some("r1"),
+            &[("Session-Expires", "3600;refresher=uac".into())],
+            None,
+        ));
+        assert_eq!(p.leg.poll_timeout(), Some(p.now + Duration::from_secs(1800)));
+        assert!(!p.leg.is_ended());
+    }
+
+    #[test]
+    fn session_timer_refresh_by_reinvite_when_update_is_not_allowed_and_bye_on_expiry() {
+        // We refresh; the peer does not allow UPDATE: re-INVITE, and its 2xx is ACKed.
+        let (mut p, inv) = start_with(timer_opts());
+        p.deliver(&response_to(
+            &inv,
+            200,
+            "OK",
+            Some("r1"),
+            &[("Session-Expires", "120".into())],
+            Some(("application/sdp", ANSWER_SDP)),
+        ));
+        p.sent();
+        p.now += Duration::from_secs(60);
+        p.leg.handle_timeout(p.now, &mut p.ep);
+        let reinvite = p.sent().into_iter().next().expect("refresh");
+        assert_eq!(reinvite.method(), Some(&Method::Invite));
+        assert!(sdp::parse(&reinvite.body).is_ok(), "same offer again");
+        p.deliver(&response_to(&reinvite, 200, "OK", Some("r1"), &[], Some(("application/sdp", ANSWER_SDP))));
+        let acks: Vec<Msg> = p.sent().into_iter().filter(|m| m.method() == Some(&Method::Ack)).collect();
+        assert_eq!(acks.len(), 1);
+        assert_eq!(acks[0].cseq, reinvite.cseq);
+        // The peer refreshes and goes silent: BYE a third of the interval before expiry.
+        let (mut q, inv) = start_with(timer_opts());
+        q.deliver(&response_to(
+            &inv,
+            200,
+            "OK",
+            Some("r2"),
+            &[
+                ("Require", "timer".into()),
+                ("Session-Expires", "90;refresher=uas".into()),
+            ],
+            Some(("application/sdp", ANSWER_SDP)),
+        ));
+        q.sent();
+        q.events();
+        let due = q.leg.poll_timeout().expect("expiry timer");
+        assert_eq!(due, q.now + Duration::from_secs(60));
+        q.now = due;
+        q.leg.handle_timeout(due, &mut q.ep);
+        let bye = q.sent().into_iter().next().expect("BYE");
+        assert_eq!(bye.method(), Some(&Method::Bye));
+        q.deliver(&response_to(&bye, 200, "OK", Some("r2"), &[], None));
+        assert_eq!(
+            q.events().last(),
+            Some(&LegEvent::Hangup {
+                cause: Cause::Timeout,
+                code: Some(200),
+                reason: "OK".into()
+            })
+        );
     }
 }
