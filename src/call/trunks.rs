@@ -327,6 +327,14 @@ enum Probe {
 /// telephony task stops.
 pub fn spawn(t: Telephony, cfg: &TelephonyConfig) -> tokio::task::JoinHandle<()> {
     let trunks = cfg.trunks.clone();
+    t.update_trunk_states(|s| {
+        for tr in trunks.iter().filter(|tr| tr.options_interval.is_some() || tr.register.is_some()) {
+            let st = s.entry(tr.name.clone()).or_default();
+            if tr.register.is_some() {
+                st.registration = RegState::Registering;
+            }
+        }
+    });
     tokio::spawn(async move {
         let now = Instant::now();
         let local = t.local_addr();
@@ -339,14 +347,6 @@ pub fn spawn(t: Telephony, cfg: &TelephonyConfig) -> tokio::task::JoinHandle<()>
             .collect();
         let mut regs: Vec<Option<Registration>> =
             trunks.iter().map(|tr| Registration::new(now, tr, local)).collect();
-        t.update_trunk_states(|s| {
-            for (i, tr) in trunks.iter().enumerate() {
-                let st = s.entry(tr.name.clone()).or_default();
-                if let Some(Some(r)) = regs.get(i) {
-                    st.registration = r.state().clone();
-                }
-            }
-        });
         let (res_tx, mut res_rx) = mpsc::unbounded_channel::<(usize, Probe, Result<Option<Box<Msg>>, ()>)>();
         let send = |i: usize, kind: Probe, dest: SocketAddr, bytes: Vec<u8>| {
             let t = t.clone();
