@@ -190,6 +190,8 @@ pub struct OutboundLeg {
     session: Option<SessionTimer>,
     refresh_tx: Option<(ClientId, bool)>,
     peer_allows_update: bool,
+    /// CSeq of the peer's last request in the dialog (§12.2.2).
+    remote_cseq: Option<u32>,
 }
 
 impl OutboundLeg {
@@ -256,6 +258,7 @@ impl OutboundLeg {
             session: None,
             refresh_tx: None,
             peer_allows_update: false,
+            remote_cseq: None,
         };
         leg.send_invite(now, ep, None)?;
         Ok(leg)
@@ -763,6 +766,14 @@ impl OutboundLeg {
             reply(ep, 481, &[], None);
             return;
         }
+        if self.remote_cseq.is_some_and(|last| m.cseq <= last) {
+            // §12.2.2: a request whose CSeq is not above the last one is out of order.
+            ep.note_bad_cseq();
+            let bytes = msg::response_to(m, 500, "CSeq Out of Order", tag, &[], None);
+            ep.respond(now, tx, 500, bytes);
+            return;
+        }
+        self.remote_cseq = Some(m.cseq);
         match m.method() {
             Some(Method::Bye) => {
                 reply(ep, 200, &[], None);
@@ -1308,5 +1319,33 @@ mod tests {
                 reason: "OK".into()
             })
         );
+    }
+
+    #[test]
+    fn in_dialog_request_with_an_old_cseq_gets_500_and_is_counted() {
+        let (mut p, inv) = start();
+        p.deliver(&response_to(&inv, 200, "OK", Some("r1"), &[], Some(("application/sdp", ANSWER_SDP))));
+        p.sent();
+        let req = |method: &Method, cseq: u32, branch: &str| {
+            RequestBuilder::new(method, "sip:boomerang@127.0.0.1:5060")
+                .header("Via", format!("SIP/2.0/UDP 127.0.0.1:5062;branch={branch}"))
+                .header("From", "<sip:0600@127.0.0.1>;tag=r1")
+                .header("To", format!("<sip:8999@127.0.0.1>;tag={}", p.leg.local_tag()))
+                .header("Call-ID", p.leg.call_id())
+                .header("CSeq", format!("{cseq} {method}"))
+                .finish()
+        };
+        let opts = req(&Method::Options, 5, "z9hG4bKc5");
+        p.deliver(&opts);
+        assert_eq!(p.sent().first().and_then(Msg::code), Some(200));
+        let old_bye = req(&Method::Bye, 3, "z9hG4bKc3");
+        p.deliver(&old_bye);
+        assert_eq!(p.sent().first().and_then(Msg::code), Some(500));
+        assert_eq!(p.ep.counters().bad_cseq, 1);
+        assert!(!p.leg.is_ended());
+        let bye = req(&Method::Bye, 6, "z9hG4bKc6");
+        p.deliver(&bye);
+        assert_eq!(p.sent().first().and_then(Msg::code), Some(200));
+        assert!(p.leg.is_ended());
     }
 }

@@ -57,6 +57,13 @@ pub struct Counters {
     pub connections_refused: u64,
     /// Stream connections closed after the idle timeout.
     pub connections_idle_closed: u64,
+    /// Requests with a method we do not know, answered 501 here.
+    pub unknown_methods: u64,
+    /// 481 sent: a request for a dialog or transaction that does not exist (unknown Call-ID,
+    /// forged tags).
+    pub no_dialog: u64,
+    /// In-dialog requests whose CSeq is not above the last one (answered 500 by the dialog).
+    pub bad_cseq: u64,
 }
 
 /// A transport fault the endpoint counts (the transport itself reports it).
@@ -122,6 +129,11 @@ impl Endpoint {
         self.max_server_tx = n;
     }
 
+    /// Counts an in-dialog request refused for its CSeq (RFC 3261 §12.2.2).
+    pub fn note_bad_cseq(&mut self) {
+        self.counters.bad_cseq += 1;
+    }
+
     /// Counts a fault of the stream transport.
     pub fn note_transport_fault(&mut self, f: TransportFault) {
         match f {
@@ -171,6 +183,9 @@ impl Endpoint {
 
     /// Our response on a server transaction. `code` must match the status line in `bytes`.
     pub fn respond(&mut self, now: Instant, tx: ServerId, code: u16, bytes: Vec<u8>) {
+        if code == 481 {
+            self.counters.no_dialog += 1;
+        }
         if let Some(s) = self.servers.get_mut(&tx) {
             s.tx.respond(now, code, bytes);
         }
@@ -278,6 +293,11 @@ impl Endpoint {
         if m.max_forwards == Some(0) && method != Method::Options {
             self.counters.too_many_hops += 1;
             self.reject(now, src, key, &m, 483, "Too Many Hops");
+            return;
+        }
+        if matches!(method, Method::Other(_)) {
+            self.counters.unknown_methods += 1;
+            self.reject(now, src, key, &m, 501, "Not Implemented");
             return;
         }
         if self.servers.len() >= self.max_server_tx {
