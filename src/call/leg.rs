@@ -1326,12 +1326,13 @@ mod tests {
         let (mut p, inv) = start();
         p.deliver(&response_to(&inv, 200, "OK", Some("r1"), &[], Some(("application/sdp", ANSWER_SDP))));
         p.sent();
+        let (tag, call_id) = (p.leg.local_tag().to_string(), p.leg.call_id().to_string());
         let req = |method: &Method, cseq: u32, branch: &str| {
             RequestBuilder::new(method, "sip:boomerang@127.0.0.1:5060")
                 .header("Via", format!("SIP/2.0/UDP 127.0.0.1:5062;branch={branch}"))
                 .header("From", "<sip:0600@127.0.0.1>;tag=r1")
-                .header("To", format!("<sip:8999@127.0.0.1>;tag={}", p.leg.local_tag()))
-                .header("Call-ID", p.leg.call_id())
+                .header("To", format!("<sip:8999@127.0.0.1>;tag={tag}"))
+                .header("Call-ID", &call_id)
                 .header("CSeq", format!("{cseq} {method}"))
                 .finish()
         };
