@@ -101,12 +101,16 @@ async fn malformed_requests_are_dropped_or_refused_and_counted() {
     assert!(got.is_empty(), "{got:?}");
     assert_eq!(p.counters().await.parse_errors, 1);
     // Content-Length beyond the datagram.
-    let b = p.request("INVITE", |s| s.replace("Content-Length: 0", "Content-Length: 500"));
+    let b = p.request("INVITE", |s| {
+        s.replace("Content-Length: 0", "Content-Length: 500")
+    });
     let got = p.probe(&b).await;
     assert!(got.is_empty(), "{got:?}");
     // Huge headers: more header lines than we accept.
     let filler: String = (0..300).map(|i| format!("X-F{i}: y\r\n")).collect();
-    let b = p.request("INVITE", |s| s.replacen("Max-Forwards", &format!("{filler}Max-Forwards"), 1));
+    let b = p.request("INVITE", |s| {
+        s.replacen("Max-Forwards", &format!("{filler}Max-Forwards"), 1)
+    });
     let got = p.probe(&b).await;
     assert!(got.is_empty(), "{got:?}");
     // CSeq method that is not the request's method, and a CSeq that is not a number.
@@ -128,7 +132,9 @@ async fn malformed_requests_are_dropped_or_refused_and_counted() {
     let got = p.probe(&b).await;
     assert_eq!(got.iter().map(|m| m.code()).collect::<Vec<_>>(), vec![Some(483)]);
     // BYE for a dialog that does not exist (forged or stale tags): 481.
-    let b = p.request("BYE", |s| s.replace("To: <sip:cb@127.0.0.1>", "To: <sip:cb@127.0.0.1>;tag=forged"));
+    let b = p.request("BYE", |s| {
+        s.replace("To: <sip:cb@127.0.0.1>", "To: <sip:cb@127.0.0.1>;tag=forged")
+    });
     let got = p.probe(&b).await;
     assert_eq!(got.iter().map(|m| m.code()).collect::<Vec<_>>(), vec![Some(481)]);
     let c = p.counters().await;

@@ -148,7 +148,13 @@ async fn outbound_call_to_a_tcp_trunk() {
         }
     }
     assert!(
-        matches!(seen.last(), Some(LegEvent::Answered { codec: Some("PCMU"), .. })),
+        matches!(
+            seen.last(),
+            Some(LegEvent::Answered {
+                codec: Some("PCMU"),
+                ..
+            })
+        ),
         "answered over TCP: {seen:?}"
     );
     t.hangup(leg).await.expect("hangup");
@@ -166,7 +172,11 @@ async fn outbound_call_to_a_tcp_trunk() {
             reason: "OK".into()
         }
     );
-    assert_eq!(sipp.wait(), 0, "SIPp saw INVITE, ACK and BYE on its TCP connection");
+    assert_eq!(
+        sipp.wait(),
+        0,
+        "SIPp saw INVITE, ACK and BYE on its TCP connection"
+    );
     let (c, legs, _) = t.counters().await.expect("counters");
     assert_eq!(legs, 0);
     assert_eq!(c.parse_errors, 0);
@@ -231,7 +241,9 @@ async fn bad_streams_are_closed_and_counted() {
         held.push(TcpStream::connect(addr).await.expect("connect"));
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut extra = TcpStream::connect(addr).await.expect("connect (accepted, then closed)");
+    let mut extra = TcpStream::connect(addr)
+        .await
+        .expect("connect (accepted, then closed)");
     assert!(closed_by_server(&mut extra).await, "over the limit");
 
     let deadline = Instant::now() + DEADLINE;
@@ -264,5 +276,9 @@ async fn bad_streams_are_closed_and_counted() {
         assert!(n > 0, "connection closed instead of a response");
         got.extend_from_slice(&buf[..n]);
     }
-    assert!(got.starts_with(b"SIP/2.0 200"), "{}", String::from_utf8_lossy(&got));
+    assert!(
+        got.starts_with(b"SIP/2.0 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
 }

@@ -63,7 +63,10 @@ fn leg_of(ev: &[LegEvent]) -> LegId {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trunk_registers_with_digest_and_refreshes() {
-    let mut sipp = Sipp::uas("uas_register_401.xml", &["-key", "user", "acct", "-key", "pass", "pw1"]);
+    let mut sipp = Sipp::uas(
+        "uas_register_401.xml",
+        &["-key", "user", "acct", "-key", "pass", "pw1"],
+    );
     let cfg = trunks(&format!(
         "[[trunks]]\nname = \"reg\"\naddress = \"{}\"\nusername = \"acct\"\npassword = \"pw1\"\n\
          register = true\nregister_expires_s = 60\n",
@@ -138,12 +141,22 @@ async fn reliable_183_is_pracked() {
     let t = telephony(&cfg).await;
     let mut rx = t.dial_with_failover(&cfg, "t", "0600").await.expect("dial");
     let ev = until(&mut rx, |e| matches!(e, LegEvent::Answered { .. })).await;
-    assert!(ev.iter().any(|e| matches!(e, LegEvent::EarlyMedia { .. })), "{ev:?}");
+    assert!(
+        ev.iter().any(|e| matches!(e, LegEvent::EarlyMedia { .. })),
+        "{ev:?}"
+    );
     assert!(matches!(ev.last(), Some(LegEvent::Answered { .. })), "{ev:?}");
     t.hangup(leg_of(&ev)).await.expect("hangup");
     let end = until(&mut rx, |_| false).await;
     assert!(
-        matches!(end.last(), Some(LegEvent::Hangup { cause: Cause::LocalHangup, code: Some(200), .. })),
+        matches!(
+            end.last(),
+            Some(LegEvent::Hangup {
+                cause: Cause::LocalHangup,
+                code: Some(200),
+                ..
+            })
+        ),
         "{end:?}"
     );
     assert_eq!(sipp.wait(), 0, "SIPp got a PRACK with RAck: 1 <cseq> INVITE");
@@ -159,12 +172,25 @@ async fn session_timer_422_then_refresh_by_update() {
     let t = telephony(&cfg).await;
     let mut rx = t.dial_with_failover(&cfg, "t", "0600").await.expect("dial");
     let ev = until(&mut rx, |e| matches!(e, LegEvent::Answered { .. })).await;
-    assert!(matches!(ev.last(), Some(LegEvent::Answered { .. })), "422 was retried: {ev:?}");
+    assert!(
+        matches!(ev.last(), Some(LegEvent::Answered { .. })),
+        "422 was retried: {ev:?}"
+    );
     // SIPp answers with a 2 s interval, waits for our UPDATE (due after 1 s), then hangs up.
     let end = until(&mut rx, |_| false).await;
     assert!(
-        matches!(end.last(), Some(LegEvent::Hangup { cause: Cause::RemoteHangup, .. })),
+        matches!(
+            end.last(),
+            Some(LegEvent::Hangup {
+                cause: Cause::RemoteHangup,
+                ..
+            })
+        ),
         "{end:?}"
     );
-    assert_eq!(sipp.wait(), 0, "SIPp saw Session-Expires: 120 after its 422, and the UPDATE");
+    assert_eq!(
+        sipp.wait(),
+        0,
+        "SIPp saw Session-Expires: 120 after its 422, and the UPDATE"
+    );
 }

@@ -251,7 +251,11 @@ impl Telephony {
 
     /// Sends a non-INVITE request outside any dialog (our own bytes; the top Via decides UDP or
     /// TCP) and returns its final response, `None` when it timed out.
-    pub async fn request(&self, dest: SocketAddr, bytes: Vec<u8>) -> Result<Option<Box<msg::Msg>>, DriverError> {
+    pub async fn request(
+        &self,
+        dest: SocketAddr,
+        bytes: Vec<u8>,
+    ) -> Result<Option<Box<msg::Msg>>, DriverError> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Command::Request(dest, bytes, tx))
@@ -262,7 +266,10 @@ impl Telephony {
 
     /// Starts REGISTER and OPTIONS keepalive for the trunks that ask for them; their states
     /// show in [`Self::trunk_states`] and failover skips trunks that are down.
-    pub fn start_trunk_upkeep(&self, cfg: &crate::sip::config::TelephonyConfig) -> tokio::task::JoinHandle<()> {
+    pub fn start_trunk_upkeep(
+        &self,
+        cfg: &crate::sip::config::TelephonyConfig,
+    ) -> tokio::task::JoinHandle<()> {
         super::trunks::spawn(self.clone(), cfg)
     }
 
@@ -430,8 +437,10 @@ async fn run(
     let origin = Instant::now();
     let mut pending_options: HashMap<crate::sip::endpoint::ClientId, oneshot::Sender<Option<u16>>> =
         HashMap::new();
-    let mut pending_requests: HashMap<crate::sip::endpoint::ClientId, oneshot::Sender<Option<Box<msg::Msg>>>> =
-        HashMap::new();
+    let mut pending_requests: HashMap<
+        crate::sip::endpoint::ClientId,
+        oneshot::Sender<Option<Box<msg::Msg>>>,
+    > = HashMap::new();
     loop {
         let now = Instant::now();
         let deadline = [

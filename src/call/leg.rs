@@ -612,7 +612,9 @@ impl OutboundLeg {
             return;
         }
         let reliable_rseq = if (101..200).contains(&code)
-            && m.header_list("require").iter().any(|o| o.eq_ignore_ascii_case("100rel"))
+            && m.header_list("require")
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case("100rel"))
         {
             match m.header("rseq").and_then(|v| v.trim().parse::<u32>().ok()) {
                 // A retransmission, or one out of order (§4): not PRACKed, not passed up.
@@ -930,8 +932,14 @@ mod tests {
     fn start_with(opts: LegOptions) -> (Peer, Msg) {
         let now = Instant::now();
         let mut ep = Endpoint::new(Timers::default());
-        let leg = OutboundLeg::dial_with(now, &mut ep, "127.0.0.1:5060".parse().expect("addr"), &spec(), opts)
-            .expect("dial");
+        let leg = OutboundLeg::dial_with(
+            now,
+            &mut ep,
+            "127.0.0.1:5060".parse().expect("addr"),
+            &spec(),
+            opts,
+        )
+        .expect("dial");
         let (_, inv) = ep.poll_transmit().expect("INVITE sent");
         let inv = msg::parse(&inv).expect("INVITE parses");
         (Peer { ep, leg, now }, inv)
@@ -1177,7 +1185,10 @@ mod tests {
         assert_eq!(prack.to.tag.as_deref(), Some("r1"));
         assert!(prack.cseq > inv.cseq);
         assert_eq!(
-            p.events().iter().filter(|e| matches!(e, LegEvent::EarlyMedia { .. })).count(),
+            p.events()
+                .iter()
+                .filter(|e| matches!(e, LegEvent::EarlyMedia { .. }))
+                .count(),
             1
         );
         // The 183 retransmitted (our PRACK crossed it): neither PRACKed again nor passed up.
@@ -1187,11 +1198,25 @@ mod tests {
         // The PRACK's 200 changes nothing; the call is answered as usual.
         p.deliver(&response_to(prack, 200, "OK", Some("r1"), &[], None));
         assert!(!p.leg.is_ended());
-        p.deliver(&response_to(&inv, 200, "OK", Some("r1"), &[], Some(("application/sdp", ANSWER_SDP))));
+        p.deliver(&response_to(
+            &inv,
+            200,
+            "OK",
+            Some("r1"),
+            &[],
+            Some(("application/sdp", ANSWER_SDP)),
+        ));
         assert!(p.events().iter().any(|e| matches!(e, LegEvent::Answered { .. })));
         // A non-reliable 180 gets no PRACK.
         let (mut q, inv) = start();
-        q.deliver(&response_to(&inv, 180, "Ringing", Some("r2"), &[("RSeq", "1".into())], None));
+        q.deliver(&response_to(
+            &inv,
+            180,
+            "Ringing",
+            Some("r2"),
+            &[("RSeq", "1".into())],
+            None,
+        ));
         assert_eq!(method_count(&q.sent(), &Method::Prack), 0);
     }
 
@@ -1220,7 +1245,11 @@ mod tests {
             None,
         ));
         let sent = p.sent();
-        assert_eq!(method_count(&sent, &Method::Ack), 1, "422 ACKed by the transaction");
+        assert_eq!(
+            method_count(&sent, &Method::Ack),
+            1,
+            "422 ACKed by the transaction"
+        );
         let inv2 = sent
             .iter()
             .find(|m| m.method() == Some(&Method::Invite))
@@ -1285,8 +1314,19 @@ mod tests {
         let reinvite = p.sent().into_iter().next().expect("refresh");
         assert_eq!(reinvite.method(), Some(&Method::Invite));
         assert!(sdp::parse(&reinvite.body).is_ok(), "same offer again");
-        p.deliver(&response_to(&reinvite, 200, "OK", Some("r1"), &[], Some(("application/sdp", ANSWER_SDP))));
-        let acks: Vec<Msg> = p.sent().into_iter().filter(|m| m.method() == Some(&Method::Ack)).collect();
+        p.deliver(&response_to(
+            &reinvite,
+            200,
+            "OK",
+            Some("r1"),
+            &[],
+            Some(("application/sdp", ANSWER_SDP)),
+        ));
+        let acks: Vec<Msg> = p
+            .sent()
+            .into_iter()
+            .filter(|m| m.method() == Some(&Method::Ack))
+            .collect();
         assert_eq!(acks.len(), 1);
         assert_eq!(acks[0].cseq, reinvite.cseq);
         // The peer refreshes and goes silent: BYE a third of the interval before expiry.
@@ -1324,7 +1364,14 @@ mod tests {
     #[test]
     fn in_dialog_request_with_an_old_cseq_gets_500_and_is_counted() {
         let (mut p, inv) = start();
-        p.deliver(&response_to(&inv, 200, "OK", Some("r1"), &[], Some(("application/sdp", ANSWER_SDP))));
+        p.deliver(&response_to(
+            &inv,
+            200,
+            "OK",
+            Some("r1"),
+            &[],
+            Some(("application/sdp", ANSWER_SDP)),
+        ));
         p.sent();
         let (tag, call_id) = (p.leg.local_tag().to_string(), p.leg.call_id().to_string());
         let req = |method: &Method, cseq: u32, branch: &str| {

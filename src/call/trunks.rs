@@ -25,9 +25,13 @@ pub enum RegState {
     Off,
     Registering,
     /// Bound for `expires_s` seconds (as granted by the trunk).
-    Registered { expires_s: u64 },
+    Registered {
+        expires_s: u64,
+    },
     /// The last attempt failed (`code`: the final response, `None`: no response); retried.
-    Failed { code: Option<u16> },
+    Failed {
+        code: Option<u16>,
+    },
 }
 
 /// What a trunk looks like from here.
@@ -63,7 +67,12 @@ pub fn is_up(states: &TrunkStates, name: &str) -> bool {
 
 /// The trunk to dial: `from` if it is up, else the first trunk up along its failover chain not
 /// in `tried`; `None` when there is none.
-pub fn first_up(cfg: &TelephonyConfig, from: &Trunk, tried: &[String], states: &TrunkStates) -> Option<Trunk> {
+pub fn first_up(
+    cfg: &TelephonyConfig,
+    from: &Trunk,
+    tried: &[String],
+    states: &TrunkStates,
+) -> Option<Trunk> {
     let mut t = Some(from);
     for _ in 0..=cfg.trunks.len() {
         let cur = t?;
@@ -263,9 +272,19 @@ impl Registration {
                     ("proxy-authenticate", "Proxy-Authorization")
                 };
                 let registrar = self.registrar.clone();
-                let value = m.headers.iter().filter(|(n, _)| n == challenge).find_map(|(_, v)| {
-                    super::registrar::answer_challenge(v, &Method::Register, &registrar, &self.user, &self.password)
-                });
+                let value = m
+                    .headers
+                    .iter()
+                    .filter(|(n, _)| n == challenge)
+                    .find_map(|(_, v)| {
+                        super::registrar::answer_challenge(
+                            v,
+                            &Method::Register,
+                            &registrar,
+                            &self.user,
+                            &self.password,
+                        )
+                    });
                 match value {
                     Some(v) => {
                         self.auth_tried = true;
@@ -328,7 +347,10 @@ enum Probe {
 pub fn spawn(t: Telephony, cfg: &TelephonyConfig) -> tokio::task::JoinHandle<()> {
     let trunks = cfg.trunks.clone();
     t.update_trunk_states(|s| {
-        for tr in trunks.iter().filter(|tr| tr.options_interval.is_some() || tr.register.is_some()) {
+        for tr in trunks
+            .iter()
+            .filter(|tr| tr.options_interval.is_some() || tr.register.is_some())
+        {
             let st = s.entry(tr.name.clone()).or_default();
             if tr.register.is_some() {
                 st.registration = RegState::Registering;
@@ -345,8 +367,10 @@ pub fn spawn(t: Telephony, cfg: &TelephonyConfig) -> tokio::task::JoinHandle<()>
                     .map(|i| Keepalive::new(now, i, tr.options_failures))
             })
             .collect();
-        let mut regs: Vec<Option<Registration>> =
-            trunks.iter().map(|tr| Registration::new(now, tr, local)).collect();
+        let mut regs: Vec<Option<Registration>> = trunks
+            .iter()
+            .map(|tr| Registration::new(now, tr, local))
+            .collect();
         let (res_tx, mut res_rx) = mpsc::unbounded_channel::<(usize, Probe, Result<Option<Box<Msg>>, ()>)>();
         let send = |i: usize, kind: Probe, dest: SocketAddr, bytes: Vec<u8>| {
             let t = t.clone();
@@ -421,7 +445,11 @@ fn options_request(local: SocketAddr, trunk: &Trunk) -> Vec<u8> {
     RequestBuilder::new(&Method::Options, &format!("sip:{}", trunk.domain))
         .header(
             "Via",
-            format!("SIP/2.0/{} {local};branch={};rport", tp.via_token(), msg::new_branch()),
+            format!(
+                "SIP/2.0/{} {local};branch={};rport",
+                tp.via_token(),
+                msg::new_branch()
+            ),
         )
         .header("Max-Forwards", 70)
         .header("From", format!("<sip:boomerang@{local}>;tag={}", msg::token(10)))
@@ -527,7 +555,10 @@ mod tests {
         let req2 = parse(&second).expect("parses");
         assert_eq!(req2.cseq, req.cseq + 1);
         assert_eq!(req2.call_id, req.call_id);
-        assert!(req2.header("authorization").is_some_and(|a| a.contains("username=\"acct\"")));
+        assert!(
+            req2.header("authorization")
+                .is_some_and(|a| a.contains("username=\"acct\""))
+        );
         // A second 401 in the same round is a failure (wrong credentials), retried later.
         let again = response_to(&req2, 401, "Unauthorized", Some("x"), &[], None);
         assert_eq!(r.on_response(t0, Some(&parse(&again).expect("parses"))), None);

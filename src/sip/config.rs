@@ -260,7 +260,9 @@ pub fn parse(root: &toml::Table) -> Result<TelephonyConfig, ConfigError> {
             int_field(t, "register_expires_s", &path).map(|e| Duration::from_secs(e.unwrap_or(3600).max(10)))
         });
         let register = register.transpose()?;
-        let options_failures = int_field(t, "options_failures", &path)?.unwrap_or(3).clamp(1, 100) as u32;
+        let options_failures = int_field(t, "options_failures", &path)?
+            .unwrap_or(3)
+            .clamp(1, 100) as u32;
         cfg.trunks.push(Trunk {
             transport,
             offer_100rel,

@@ -172,15 +172,24 @@ mod tests {
         assert_eq!(t.refresher(), Refresher::Us);
         assert_eq!(t.poll_timeout(), Some(t0 + Duration::from_secs(45)));
         assert_eq!(t.handle_timeout(t0 + Duration::from_secs(44)), None);
-        assert_eq!(t.handle_timeout(t0 + Duration::from_secs(45)), Some(SessionAction::Refresh));
+        assert_eq!(
+            t.handle_timeout(t0 + Duration::from_secs(45)),
+            Some(SessionAction::Refresh)
+        );
         // The answer comes: the next refresh is half an interval later.
         let t1 = t0 + Duration::from_secs(46);
         t.refreshed(t1, &ok("Session-Expires: 120;refresher=uac\r\n"));
         assert_eq!(t.poll_timeout(), Some(t1 + Duration::from_secs(60)));
-        assert_eq!(t.handle_timeout(t1 + Duration::from_secs(60)), Some(SessionAction::Refresh));
+        assert_eq!(
+            t.handle_timeout(t1 + Duration::from_secs(60)),
+            Some(SessionAction::Refresh)
+        );
         // No answer this time: the session expires.
         assert_eq!(t.poll_timeout(), Some(t1 + Duration::from_secs(120)));
-        assert_eq!(t.handle_timeout(t1 + Duration::from_secs(120)), Some(SessionAction::Expire));
+        assert_eq!(
+            t.handle_timeout(t1 + Duration::from_secs(120)),
+            Some(SessionAction::Expire)
+        );
     }
 
     #[test]

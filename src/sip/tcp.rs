@@ -63,8 +63,14 @@ pub enum CloseReason {
 #[derive(Debug)]
 pub enum TcpEvent {
     /// One complete message from `peer` (not parsed yet).
-    Message { peer: SocketAddr, data: Vec<u8> },
-    Closed { peer: SocketAddr, reason: CloseReason },
+    Message {
+        peer: SocketAddr,
+        data: Vec<u8>,
+    },
+    Closed {
+        peer: SocketAddr,
+        reason: CloseReason,
+    },
 }
 
 enum Internal {
@@ -240,7 +246,14 @@ async fn accept_loop(
         };
         let id = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (wtx, wrx) = mpsc::unbounded_channel();
-        if tx.send(Internal::Opened { peer, id, writer: wtx }).is_err() {
+        if tx
+            .send(Internal::Opened {
+                peer,
+                id,
+                writer: wtx,
+            })
+            .is_err()
+        {
             return;
         }
         tokio::spawn(connection(stream, peer, id, wrx, tx.clone(), cfg, permit));

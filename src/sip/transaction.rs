@@ -635,7 +635,9 @@ mod tests {
     fn reliable_transport_sends_once_and_still_times_out() {
         let t0 = Instant::now();
         let (b, _) = invite();
-        let b = String::from_utf8(b).expect("utf8").replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+        let b = String::from_utf8(b)
+            .expect("utf8")
+            .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
         let m = parse(b.as_bytes()).expect("parses");
         let mut tx = ClientTx::new(Timers::default(), t0, b.into_bytes(), m.clone());
         assert_eq!(drain(&mut tx), 1);

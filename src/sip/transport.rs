@@ -81,7 +81,10 @@ pub fn top_via_transport(bytes: &[u8]) -> Transport {
 
 fn trim_ascii(s: &[u8]) -> &[u8] {
     let start = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
-    let end = s.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     s.get(start..end.max(start)).unwrap_or(&[])
 }
 
@@ -282,14 +285,26 @@ mod tests {
     #[test]
     fn framing_faults_are_errors_and_stay_errors() {
         let cases: [(&[u8], FrameError); 5] = [
-            (b"OPTIONS sip:a SIP/2.0\r\nVia: x\r\n\r\n", FrameError::BadContentLength),
-            (b"OPTIONS sip:a SIP/2.0\r\nContent-Length: -1\r\n\r\n", FrameError::BadContentLength),
+            (
+                b"OPTIONS sip:a SIP/2.0\r\nVia: x\r\n\r\n",
+                FrameError::BadContentLength,
+            ),
+            (
+                b"OPTIONS sip:a SIP/2.0\r\nContent-Length: -1\r\n\r\n",
+                FrameError::BadContentLength,
+            ),
             (
                 b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 1\r\nl: 2\r\n\r\n",
                 FrameError::BadContentLength,
             ),
-            (b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 99999999\r\n\r\n", FrameError::BodyTooLarge),
-            (b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 1e3\r\n\r\n", FrameError::BadContentLength),
+            (
+                b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 99999999\r\n\r\n",
+                FrameError::BodyTooLarge,
+            ),
+            (
+                b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 1e3\r\n\r\n",
+                FrameError::BadContentLength,
+            ),
         ];
         for (bytes, want) in cases {
             let mut f = Framer::new(FrameLimits::default());
