@@ -21,6 +21,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::transport::{FrameLimits, Framer};
 
+/// Messages queued for one connection before further ones are dropped.
+const WRITE_QUEUE: usize = 256;
+/// Messages and closes queued from the connections to the telephony task.
+const EVENT_QUEUE: usize = 1024;
+
 /// Limits of the TCP transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpConfig {
@@ -77,7 +82,7 @@ enum Internal {
     Opened {
         peer: SocketAddr,
         id: u64,
-        writer: mpsc::UnboundedSender<Vec<u8>>,
+        writer: mpsc::Sender<Vec<u8>>,
     },
     Message {
         peer: SocketAddr,
@@ -93,9 +98,9 @@ enum Internal {
 /// The TCP side of the SIP transport, owned by the telephony task.
 pub struct TcpTransport {
     cfg: TcpConfig,
-    conns: HashMap<SocketAddr, (u64, mpsc::UnboundedSender<Vec<u8>>)>,
-    tx: mpsc::UnboundedSender<Internal>,
-    rx: mpsc::UnboundedReceiver<Internal>,
+    conns: HashMap<SocketAddr, (u64, mpsc::Sender<Vec<u8>>)>,
+    tx: mpsc::Sender<Internal>,
+    rx: mpsc::Receiver<Internal>,
     permits: Arc<Semaphore>,
     next_id: Arc<std::sync::atomic::AtomicU64>,
     listening: Option<SocketAddr>,
@@ -114,7 +119,7 @@ impl TcpTransport {
     /// Listens on `addr` (the SIP listen address, same port as UDP). If the port cannot be
     /// bound for TCP the transport still opens outgoing connections; [`Self::listening`] says.
     pub async fn listen(addr: SocketAddr, cfg: TcpConfig) -> TcpTransport {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let mut t = TcpTransport {
             cfg,
             conns: HashMap::new(),
@@ -151,17 +156,20 @@ impl TcpTransport {
     /// retransmitted over TCP: a lost connection shows up as a transaction timeout.
     pub fn send(&mut self, peer: SocketAddr, bytes: Vec<u8>) {
         let bytes = match self.conns.get(&peer) {
-            Some((_, w)) => match w.send(bytes) {
+            Some((_, w)) => match w.try_send(bytes) {
                 Ok(()) => return,
-                Err(e) => {
+                // A peer that does not read: the message is lost like a datagram would be, and
+                // the transaction timers deal with it. Memory stays bounded.
+                Err(mpsc::error::TrySendError::Full(_)) => return,
+                Err(mpsc::error::TrySendError::Closed(b)) => {
                     self.conns.remove(&peer);
-                    e.0
+                    b
                 }
             },
             None => bytes,
         };
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-            let _ = self.tx.send(Internal::Closed {
+            let _ = self.tx.try_send(Internal::Closed {
                 peer,
                 id: 0,
                 reason: CloseReason::Refused,
@@ -169,8 +177,8 @@ impl TcpTransport {
             return;
         };
         let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (wtx, wrx) = mpsc::unbounded_channel();
-        let _ = wtx.send(bytes);
+        let (wtx, wrx) = mpsc::channel(WRITE_QUEUE);
+        let _ = wtx.try_send(bytes);
         self.conns.insert(peer, (id, wtx));
         let tx = self.tx.clone();
         let cfg = self.cfg;
@@ -178,11 +186,13 @@ impl TcpTransport {
             match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(peer)).await {
                 Ok(Ok(s)) => connection(s, peer, id, wrx, tx, cfg, permit).await,
                 _ => {
-                    let _ = tx.send(Internal::Closed {
-                        peer,
-                        id,
-                        reason: CloseReason::Io,
-                    });
+                    let _ = tx
+                        .send(Internal::Closed {
+                            peer,
+                            id,
+                            reason: CloseReason::Io,
+                        })
+                        .await;
                 }
             }
         });
@@ -225,7 +235,7 @@ pub fn deliver(ep: &mut super::endpoint::Endpoint, ev: TcpEvent) {
 async fn accept_loop(
     l: TcpListener,
     cfg: TcpConfig,
-    tx: mpsc::UnboundedSender<Internal>,
+    tx: mpsc::Sender<Internal>,
     permits: Arc<Semaphore>,
     next_id: Arc<std::sync::atomic::AtomicU64>,
 ) {
@@ -237,7 +247,7 @@ async fn accept_loop(
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             drop(stream);
-            let _ = tx.send(Internal::Closed {
+            let _ = tx.try_send(Internal::Closed {
                 peer,
                 id: 0,
                 reason: CloseReason::Refused,
@@ -245,13 +255,14 @@ async fn accept_loop(
             continue;
         };
         let id = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (wtx, wrx) = mpsc::unbounded_channel();
+        let (wtx, wrx) = mpsc::channel(WRITE_QUEUE);
         if tx
             .send(Internal::Opened {
                 peer,
                 id,
                 writer: wtx,
             })
+            .await
             .is_err()
         {
             return;
@@ -264,8 +275,8 @@ async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     id: u64,
-    mut writes: mpsc::UnboundedReceiver<Vec<u8>>,
-    tx: mpsc::UnboundedSender<Internal>,
+    mut writes: mpsc::Receiver<Vec<u8>>,
+    tx: mpsc::Sender<Internal>,
     cfg: TcpConfig,
     _permit: OwnedSemaphorePermit,
 ) {
@@ -288,7 +299,9 @@ async fn connection(
                 loop {
                     match framer.next_message() {
                         Ok(Some(data)) => {
-                            if tx.send(Internal::Message { peer, data }).is_err() {
+                            // Awaited: a peer sending faster than the telephony task reads is
+                            // slowed down by TCP flow control instead of filling memory.
+                            if tx.send(Internal::Message { peer, data }).await.is_err() {
                                 break 'conn CloseReason::Eof;
                             }
                         }
@@ -308,5 +321,5 @@ async fn connection(
         }
     };
     let _ = w.shutdown().await;
-    let _ = tx.send(Internal::Closed { peer, id, reason });
+    let _ = tx.send(Internal::Closed { peer, id, reason }).await;
 }
