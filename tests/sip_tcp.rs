@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use boomerang::call::driver::{DriverConfig, Telephony};
+use boomerang::call::driver::{DriverConfig, LegId, Telephony};
 use boomerang::call::leg::{Cause, LegEvent};
 use boomerang::sip::config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -135,7 +135,7 @@ async fn outbound_call_to_a_tcp_trunk() {
     let (t, _task) = Telephony::start(cfg).await.expect("telephony");
     let mut rx = t.dial_with_failover(&tc, "tcp", "0600").await.expect("dial");
     let leg = match next(&mut rx).await {
-        LegEvent::Dialing { leg, .. } => boomerang::call::driver::LegId(leg),
+        LegEvent::Dialing { leg, .. } => LegId(leg),
         e => panic!("dialing first: {e:?}"),
     };
     let mut seen = Vec::new();
@@ -300,4 +300,62 @@ async fn options_ok(s: &mut TcpStream, addr: SocketAddr, n: usize) -> bool {
         }
     }
     got.starts_with(b"SIP/2.0 200")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_tcp_trunk_fails_over_at_once_not_after_timer_b() {
+    // Nobody listens on the TCP trunk's port: the connection is refused and the INVITE's
+    // transaction ends at once. T1 is 2 s here, so timer B (128 s) would outlast the deadline.
+    let dead = {
+        let l = StdTcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let mut backup = sipp::Sipp::uas("uas_answer.xml", &codec_keys(false));
+    let tc = config::parse(
+        &toml::from_str(&format!(
+            "[[trunks]]\nname = \"tcp\"\naddress = \"{dead}\"\ntransport = \"tcp\"\nfailover = \"backup\"\n\
+             [[trunks]]\nname = \"backup\"\naddress = \"{}\"\n",
+            backup.addr()
+        ))
+        .expect("toml"),
+    )
+    .expect("valid");
+    let mut cfg = DriverConfig::loopback();
+    cfg.listen = listen_addr();
+    cfg.trunks = tc.trunks.clone();
+    cfg.timers.t1 = Duration::from_secs(2);
+    let (t, _task) = Telephony::start(cfg).await.expect("telephony");
+    let mut rx = t.dial_with_failover(&tc, "tcp", "0600").await.expect("dial");
+    let mut seen = Vec::new();
+    loop {
+        let e = next(&mut rx).await;
+        let done = matches!(e, LegEvent::Answered { .. });
+        seen.push(e);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        seen.contains(&LegEvent::Hangup {
+            cause: Cause::NoAnswer,
+            code: Some(408),
+            reason: "Request Timeout".into()
+        }),
+        "{seen:?}"
+    );
+    let leg = seen
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            LegEvent::Dialing { leg, trunk } if trunk == "backup" => Some(LegId(*leg)),
+            _ => None,
+        })
+        .expect("failed over to the backup trunk");
+    t.hangup(leg).await.expect("hangup");
+    loop {
+        if matches!(next(&mut rx).await, LegEvent::Hangup { .. }) {
+            break;
+        }
+    }
+    assert_eq!(backup.wait(), 0);
 }

@@ -656,7 +656,7 @@ async fn run(
             }
         }
         while let Some((dest, bytes)) = ep.poll_transmit() {
-            if crate::sip::transport::top_via_transport(&bytes).is_reliable() {
+            if crate::sip::transport::top_via_transport(&bytes) == crate::sip::transport::Transport::Tcp {
                 tcp.send(dest, bytes);
                 continue;
             }

@@ -134,6 +134,23 @@ impl Endpoint {
         self.counters.bad_cseq += 1;
     }
 
+    /// No connection could be opened to `dest`: every client transaction waiting on it ends now
+    /// with a timeout instead of waiting for timer B or F.
+    pub fn transport_error(&mut self, dest: SocketAddr) {
+        let ids: Vec<ClientId> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.dest == dest)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(c) = self.clients.get_mut(&id) {
+                c.tx.on_transport_error();
+            }
+            self.flush_client(id);
+        }
+    }
+
     /// Counts a fault of the stream transport.
     pub fn note_transport_fault(&mut self, f: TransportFault) {
         match f {
@@ -565,5 +582,28 @@ mod tests {
         ep.handle_datagram(t0, peer(), &request(Method::Ack, "z9hG4bKack2", 70));
         assert!(matches!(ep.poll_event(), Some(EndpointEvent::Ack { .. })));
         assert_eq!(ep.live(), (0, 0));
+    }
+
+    #[test]
+    fn transport_error_ends_the_transactions_to_that_peer_at_once() {
+        let t0 = Instant::now();
+        let mut ep = Endpoint::new(Timers::default());
+        let inv = String::from_utf8(request(Method::Invite, "z9hG4bKte1", 70))
+            .expect("utf8")
+            .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+        let id = ep.send_request(t0, peer(), inv.into_bytes()).expect("sent");
+        let other: SocketAddr = "127.0.0.1:5999".parse().expect("addr");
+        let opt = request(Method::Options, "z9hG4bKte2", 70);
+        let kept = ep.send_request(t0, other, opt).expect("sent");
+        ep.transport_error(peer());
+        assert_eq!(ep.poll_event(), Some(EndpointEvent::Timeout { tx: id }));
+        assert_eq!(ep.poll_event(), None);
+        assert_eq!(
+            ep.live().0,
+            1,
+            "only the transaction to the unreachable peer ended"
+        );
+        ep.transport_error(other);
+        assert_eq!(ep.poll_event(), Some(EndpointEvent::Timeout { tx: kept }));
     }
 }

@@ -60,8 +60,10 @@ pub enum CloseReason {
     Idle,
     /// Over `max_connections`: refused (incoming) or not opened (outgoing).
     Refused,
-    /// A read, write or connect error.
+    /// A read or write error.
     Io,
+    /// An outgoing connection could not be opened (what was queued for it is lost).
+    ConnectFailed,
 }
 
 /// What the transport hands up.
@@ -190,7 +192,7 @@ impl TcpTransport {
                         .send(Internal::Closed {
                             peer,
                             id,
-                            reason: CloseReason::Io,
+                            reason: CloseReason::ConnectFailed,
                         })
                         .await;
                 }
@@ -223,9 +225,13 @@ pub fn deliver(ep: &mut super::endpoint::Endpoint, ev: TcpEvent) {
     use super::endpoint::TransportFault;
     match ev {
         TcpEvent::Message { peer, data } => ep.handle_datagram(Instant::now(), peer, &data),
-        TcpEvent::Closed { reason, .. } => match reason {
+        TcpEvent::Closed { peer, reason } => match reason {
+            CloseReason::ConnectFailed => ep.transport_error(peer),
             CloseReason::BadFraming => ep.note_transport_fault(TransportFault::BadFraming),
-            CloseReason::Refused => ep.note_transport_fault(TransportFault::Refused),
+            CloseReason::Refused => {
+                ep.note_transport_fault(TransportFault::Refused);
+                ep.transport_error(peer);
+            }
             CloseReason::Idle => ep.note_transport_fault(TransportFault::IdleClosed),
             CloseReason::Eof | CloseReason::Io => {}
         },

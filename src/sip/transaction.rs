@@ -238,6 +238,18 @@ impl ClientTx {
         }
     }
 
+    /// The transport could not deliver the request (a TCP connection that could not be
+    /// opened): tell the user as a timeout and end (§17.1.1.2, §17.1.2.2, §8.1.3.1).
+    pub fn on_transport_error(&mut self) {
+        if matches!(self.state, ClientState::Calling | ClientState::Proceeding) {
+            self.state = ClientState::Terminated;
+            self.retransmit_at = None;
+            self.timeout_at = None;
+            self.end_at = None;
+            self.events.push_back(ClientEvent::Timeout);
+        }
+    }
+
     pub fn poll_timeout(&self) -> Option<Instant> {
         [self.retransmit_at, self.timeout_at, self.end_at]
             .into_iter()
