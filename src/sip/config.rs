@@ -371,4 +371,58 @@ uri = "sip:agent2@127.0.0.1:5080"
         assert_eq!(bad("[telephony]\nrtp_ports = \"9-5\"\n"), "telephony.rtp_ports");
         assert_eq!(bad("[[sip_accounts]]\nuser = \"a\"\n"), "sip_accounts[0]");
     }
+
+    #[test]
+    fn transport_100rel_session_timer_register_and_keepalive_options() {
+        let root: toml::Table = toml::from_str(
+            r#"
+[[trunks]]
+name = "t"
+address = "127.0.0.1:5062"
+transport = "TCP"
+offer_100rel = true
+session_expires_s = 600
+min_se_s = 120
+username = "u"
+password = "p"
+register = true
+register_expires_s = 300
+options_interval_s = 15
+options_failures = 4
+"#,
+        )
+        .expect("toml");
+        let c = parse(&root).expect("valid");
+        let t = c.trunk("t").expect("t");
+        assert_eq!(t.transport, crate::sip::transport::Transport::Tcp);
+        assert!(t.offer_100rel);
+        assert_eq!(
+            t.session_timer,
+            Some(crate::sip::session_timer::SessionTimerConfig {
+                session_expires: Duration::from_secs(600),
+                min_se: Duration::from_secs(120),
+            })
+        );
+        assert_eq!(t.register, Some(Duration::from_secs(300)));
+        assert_eq!(t.options_failures, 4);
+        let bad = |s: &str| {
+            parse(&toml::from_str::<toml::Table>(s).expect("toml"))
+                .expect_err("invalid")
+                .field
+        };
+        let base = "[[trunks]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\n";
+        assert_eq!(
+            bad(&format!("{base}transport = \"tls\"\n")),
+            "trunks[0].transport"
+        );
+        assert_eq!(
+            bad(&format!("{base}transport = \"sctp\"\n")),
+            "trunks[0].transport"
+        );
+        assert_eq!(bad(&format!("{base}register = true\n")), "trunks[0].register");
+        assert_eq!(
+            bad(&format!("{base}offer_100rel = 1\n")),
+            "trunks[0].offer_100rel"
+        );
+    }
 }
