@@ -359,3 +359,59 @@ async fn unreachable_tcp_trunk_fails_over_at_once_not_after_timer_b() {
     }
     assert_eq!(backup.wait(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_and_resume_re_invites_arrive_over_tcp() {
+    // SIPp sends its re-INVITEs (hold, resume) on the TCP connection: our server transactions
+    // run over TCP and answer on that connection.
+    let mut sipp = TcpSipp::start("uas_hold.xml", None, &codec_keys(true));
+    let tc = config::parse(
+        &toml::from_str(&format!(
+            "[[trunks]]\nname = \"tcp\"\naddress = \"{}\"\ntransport = \"tcp\"\n",
+            sipp.addr()
+        ))
+        .expect("toml"),
+    )
+    .expect("valid");
+    let mut cfg = DriverConfig::loopback();
+    cfg.listen = listen_addr();
+    cfg.trunks = tc.trunks.clone();
+    let (t, _task) = Telephony::start(cfg).await.expect("telephony");
+    let mut rx = t.dial_with_failover(&tc, "tcp", "0600").await.expect("dial");
+    let mut seen = Vec::new();
+    loop {
+        let e = next(&mut rx).await;
+        let done = matches!(e, LegEvent::Hold { held: false } | LegEvent::Hangup { .. });
+        seen.push(e);
+        if done {
+            break;
+        }
+    }
+    assert!(seen.contains(&LegEvent::Hold { held: true }), "{seen:?}");
+    assert_eq!(seen.last(), Some(&LegEvent::Hold { held: false }), "{seen:?}");
+    let leg = seen
+        .iter()
+        .find_map(|e| match e {
+            LegEvent::Dialing { leg, .. } => Some(LegId(*leg)),
+            _ => None,
+        })
+        .expect("dialing");
+    // SIPp wants the ACK of the resume before our BYE: wait until its 7th message (100, 180,
+    // 200, INVITE, ACK, INVITE, ACK) has arrived.
+    let deadline = Instant::now() + DEADLINE;
+    while t.counters().await.expect("counters").0.datagrams < 7 {
+        assert!(Instant::now() < deadline, "SIPp's ACK never came");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    t.hangup(leg).await.expect("hangup");
+    loop {
+        if matches!(next(&mut rx).await, LegEvent::Hangup { .. }) {
+            break;
+        }
+    }
+    assert_eq!(
+        sipp.wait(),
+        0,
+        "both re-INVITEs answered 200 over TCP, BYE received"
+    );
+}
