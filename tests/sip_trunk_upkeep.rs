@@ -129,6 +129,25 @@ async fn keepalive_marks_a_silent_trunk_down_and_failover_skips_it() {
     t.hangup(leg_of(&ev)).await.expect("hangup");
     until(&mut rx, |_| false).await;
     assert_eq!(backup.wait(), 0);
+    // A trunk answering again on the same address is up again after one answered OPTIONS.
+    let mut again = SippOnPort::start("uas_options.xml", main.addr().port());
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let st = t.trunk_states().get("main").cloned().expect("main monitored");
+        if st.up {
+            assert_eq!((st.consecutive_failures, st.last_code), (0, Some(200)));
+            break;
+        }
+        assert!(Instant::now() < deadline, "never up again: {st:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(again.wait(), 0);
+    // Silent again: SIPp answered its one OPTIONS and exited; down after two failures.
+    let deadline = Instant::now() + DEADLINE;
+    while t.trunk_states().get("main").is_some_and(|s| s.up) {
+        assert!(Instant::now() < deadline, "never down again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,4 +212,45 @@ async fn session_timer_422_then_refresh_by_update() {
         0,
         "SIPp saw Session-Expires: 120 after its 422, and the UPDATE"
     );
+}
+
+/// SIPp on a given UDP port (the shared harness picks its own): ended by its PID when dropped.
+struct SippOnPort(std::process::Child);
+
+impl SippOnPort {
+    fn start(scenario: &str, port: u16) -> SippOnPort {
+        let child = std::process::Command::new("sipp")
+            .arg("-sf")
+            .arg(fixtures().join(scenario))
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-bind_local"])
+            .args(["-m", "1", "-timeout", "30s", "-nostdin"])
+            .args(["-p", &port.to_string(), "-mp", &free_port().to_string()])
+            .current_dir(std::env::temp_dir())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sipp runs");
+        SippOnPort(child)
+    }
+
+    fn wait(&mut self) -> i32 {
+        let start = Instant::now();
+        while start.elapsed() < DEADLINE {
+            if let Ok(Some(st)) = self.0.try_wait() {
+                return st.code().unwrap_or(-1);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("sipp did not finish");
+    }
+}
+
+impl Drop for SippOnPort {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
 }
