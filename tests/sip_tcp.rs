@@ -415,3 +415,84 @@ async fn hold_and_resume_re_invites_arrive_over_tcp() {
         "both re-INVITEs answered 200 over TCP, BYE received"
     );
 }
+
+/// Outbound call setup rate over TCP (ignored by default; run in release):
+///
+/// ```text
+/// CALLS=2000 CONCURRENCY=200 cargo test --release -p boomerang --test sip_tcp -- --ignored --nocapture
+/// ```
+///
+/// SIPp (`-t t1`, one TCP connection) answers every call with SDP; Boomerang ACKs and hangs up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "load harness; run in release with --ignored"]
+async fn tcp_call_setup_rate() {
+    let env = |n: &str, d: usize| std::env::var(n).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let calls = env("CALLS", 2000);
+    let concurrency = env("CONCURRENCY", 200);
+    let calls_s = calls.to_string();
+    let mut keys = codec_keys(false);
+    keys.extend(["-m", &calls_s, "-timeout", "300s", "-max_recv_loops", "10000"]);
+    let mut sipp = TcpSipp::start("uas_answer.xml", None, &keys);
+    let tc = config::parse(
+        &toml::from_str(&format!(
+            "[[trunks]]\nname = \"tcp\"\naddress = \"{}\"\ntransport = \"tcp\"\n",
+            sipp.addr()
+        ))
+        .expect("toml"),
+    )
+    .expect("valid");
+    let trunk = tc.trunks[0].clone();
+    let mut cfg = DriverConfig::loopback();
+    cfg.listen = listen_addr();
+    cfg.trunks = tc.trunks.clone();
+    let (t, _task) = Telephony::start(cfg).await.expect("telephony");
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let begin = Instant::now();
+    let mut tasks = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let permit = sem.clone().acquire_owned().await.expect("semaphore");
+        let t = t.clone();
+        let dial = boomerang::call::driver::Dial::via_trunk(&trunk, "0600");
+        tasks.push(tokio::spawn(async move {
+            let _permit = permit;
+            let sent = Instant::now();
+            let (leg, mut rx) = t.dial(dial).await.ok()?;
+            let mut setup = None;
+            while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
+                match ev {
+                    LegEvent::Answered { .. } => {
+                        setup = Some(sent.elapsed());
+                        let _ = t.hangup(leg).await;
+                    }
+                    LegEvent::Hangup { cause, .. } => return setup.filter(|_| cause == Cause::LocalHangup),
+                    _ => {}
+                }
+            }
+            None
+        }));
+    }
+    let mut lat = Vec::with_capacity(calls);
+    for task in tasks {
+        if let Ok(Some(d)) = task.await {
+            lat.push(d);
+        }
+    }
+    let elapsed = begin.elapsed();
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+    };
+    println!(
+        "tcp calls={calls} ok={} concurrency={concurrency} elapsed={:.2}s rate={:.0} calls/s setup p50={:?} p99={:?}",
+        lat.len(),
+        elapsed.as_secs_f64(),
+        lat.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.5),
+        pct(0.99)
+    );
+    let (c, legs, ports) = t.counters().await.expect("counters");
+    println!("endpoint counters: {c:?}; live legs {legs}, RTP ports {ports}");
+    assert_eq!(lat.len(), calls, "every call set up and torn down");
+    assert_eq!(sipp.wait(), 0);
+}
