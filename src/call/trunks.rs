@@ -371,6 +371,9 @@ pub fn spawn(t: Telephony, cfg: &TelephonyConfig) -> tokio::task::JoinHandle<()>
             .iter()
             .map(|tr| Registration::new(now, tr, local))
             .collect();
+        if keep.iter().all(Option::is_none) && regs.iter().all(Option::is_none) {
+            return; // nothing to keep up
+        }
         let (res_tx, mut res_rx) = mpsc::unbounded_channel::<(usize, Probe, Result<Option<Box<Msg>>, ()>)>();
         let send = |i: usize, kind: Probe, dest: SocketAddr, bytes: Vec<u8>| {
             let t = t.clone();
