@@ -87,7 +87,7 @@ impl Builder {
             .map_err(|source| StartError::Listen { addr, source })?;
         // The SIP transport, only when [telephony] is configured (no port 5060 otherwise); after
         // the HTTP bind so that a failure there leaves no SIP task behind.
-        let (telephony, sip_task) = match config.telephony.listen {
+        let (telephony, sip_tasks) = match config.telephony.listen {
             Some(addr) => {
                 let t = &config.telephony;
                 let mut d = crate::call::driver::DriverConfig::loopback();
@@ -97,13 +97,16 @@ impl Builder {
                 d.realm = t.realm.clone();
                 d.accounts = t.accounts();
                 d.route_points = t.route_points.clone();
+                d.trunks = t.trunks.clone();
                 let (tel, task) = crate::call::driver::Telephony::start(d)
                     .await
                     .map_err(|source| StartError::Sip { addr, source })?;
-                tracing::info!("SIP on udp {}", tel.local_addr());
-                (Some(tel), Some(task))
+                // Trunk REGISTER and OPTIONS keepalive (ends at once when no trunk needs it).
+                let upkeep = tel.start_trunk_upkeep(t);
+                tracing::info!("SIP on udp and tcp {}", tel.local_addr());
+                (Some(tel), vec![upkeep, task])
             }
-            None => (None, None),
+            None => (None, Vec::new()),
         };
         let scheduler = tokio::spawn(scheduler::run(callbacks.clone()));
         // Reservation timeouts, wrap-up ends and target timeouts.
@@ -133,7 +136,7 @@ impl Builder {
             scheduler,
             routing_timers,
             telephony,
-            sip_task,
+            sip_tasks,
         })
     }
 }
@@ -148,7 +151,8 @@ pub struct Server {
     scheduler: JoinHandle<()>,
     routing_timers: JoinHandle<()>,
     telephony: Option<crate::call::driver::Telephony>,
-    sip_task: Option<JoinHandle<()>>,
+    /// The SIP transport's task and the trunk upkeep task.
+    sip_tasks: Vec<JoinHandle<()>>,
 }
 
 impl Server {
@@ -195,9 +199,9 @@ impl Server {
         self.wait().await;
         self.scheduler.abort();
         self.routing_timers.abort();
-        if let Some(sip) = self.sip_task.take() {
-            sip.abort();
-            let _ = sip.await;
+        for task in self.sip_tasks.drain(..) {
+            task.abort();
+            let _ = task.await;
         }
         let _ = (&mut self.routing_timers).await;
         let _ = (&mut self.scheduler).await;

@@ -149,6 +149,27 @@ async fn a_test_call_through_the_server_reports_its_events() {
     assert_eq!(last["code"], 200);
     assert_eq!(sipp.wait(), 0, "SIPp: INVITE answered, our BYE received");
 
+    // The operator's view of the SIP side: readable by any user, counters of the traffic.
+    let r = client
+        .get(format!("{base}/api/v1/telephony"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 401);
+    let status: Value = client
+        .get(format!("{base}/api/v1/telephony"))
+        .basic_auth("reader", Some("r"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(status["sip"], sip.to_string(), "{status}");
+    assert!(status["counters"]["datagrams"].as_u64() > Some(0), "{status}");
+    assert_eq!(status["counters"]["parse_errors"], 0, "{status}");
+    assert!(status["trunks"].is_object(), "{status}");
+
     let r = client
         .get(format!("{base}/api/v1/test-calls/999"))
         .basic_auth("admin", Some("secret"))
@@ -174,6 +195,12 @@ async fn without_telephony_there_is_no_sip_transport() {
     let r = reqwest::Client::new()
         .post(format!("{base}/api/v1/test-calls"))
         .json(&json!({"number": "600"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 503);
+    let r = reqwest::Client::new()
+        .get(format!("{base}/api/v1/telephony"))
         .send()
         .await
         .expect("request");

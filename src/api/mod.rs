@@ -7,6 +7,7 @@ mod callbacks;
 pub mod params;
 pub mod response;
 mod sessions;
+mod telephony;
 pub mod test_calls;
 pub mod views;
 
@@ -116,7 +117,8 @@ pub fn app_with_telephony(
             post(admin::api_key_validate),
         )
         .route("/api/v1/test-calls", post(test_calls::start))
-        .route("/api/v1/test-calls/{id}", get(test_calls::get_one));
+        .route("/api/v1/test-calls/{id}", get(test_calls::get_one))
+        .route("/api/v1/telephony", get(telephony::status));
     let agent_routes = state
         .callbacks
         .engine()

@@ -49,6 +49,11 @@ pub struct DriverConfig {
     /// Route points: an INVITE whose Request-URI user is one of these becomes an inbound leg
     /// handed to [`Telephony::incoming`]; any other number gets 404.
     pub route_points: Vec<String>,
+    /// TCP transport limits (TCP listens on the SIP port too).
+    pub tcp: crate::sip::tcp::TcpConfig,
+    /// Trunks, for the per-trunk signalling options of calls to their next hop (transport,
+    /// 100rel, session timers).
+    pub trunks: Vec<crate::sip::config::Trunk>,
 }
 
 impl DriverConfig {
@@ -61,6 +66,8 @@ impl DriverConfig {
             realm: "boomerang".into(),
             accounts: Vec::new(),
             route_points: Vec::new(),
+            tcp: crate::sip::tcp::TcpConfig::default(),
+            trunks: Vec::new(),
         }
     }
 }
@@ -120,6 +127,9 @@ enum Command {
     Counters(oneshot::Sender<(Counters, usize, usize)>),
     Contacts(String, oneshot::Sender<Vec<String>>),
     Options(SocketAddr, oneshot::Sender<Option<u16>>),
+    /// Any non-INVITE request outside a dialog (REGISTER, OPTIONS to a trunk): its final
+    /// response, `None` on timeout.
+    Request(SocketAddr, Vec<u8>, oneshot::Sender<Option<Box<msg::Msg>>>),
 }
 
 enum MediaCmd {
@@ -136,6 +146,8 @@ pub struct Telephony {
     tx: mpsc::Sender<Command>,
     local: SocketAddr,
     incoming: Arc<std::sync::Mutex<Option<mpsc::Receiver<IncomingCall>>>>,
+    /// Trunk states, written by the trunk upkeep task ([`super::trunks`]).
+    trunk_states: Arc<tokio::sync::watch::Sender<super::trunks::TrunkStates>>,
 }
 
 impl Telephony {
@@ -144,10 +156,20 @@ impl Telephony {
         let sock = UdpSocket::bind(cfg.listen).await?;
         let local = sock.local_addr()?;
         let (tx, rx) = mpsc::channel(1024);
+        let tcp = crate::sip::tcp::TcpTransport::listen(local, cfg.tcp).await;
         let (in_tx, in_rx) = mpsc::channel(inbound::QUEUE);
-        let task = tokio::spawn(run(cfg, sock, local, rx, in_tx));
+        let task = tokio::spawn(run(cfg, sock, local, rx, in_tx, tcp));
         let incoming = Arc::new(std::sync::Mutex::new(Some(in_rx)));
-        Ok((Telephony { tx, local, incoming }, task))
+        let trunk_states = Arc::new(tokio::sync::watch::Sender::new(Default::default()));
+        Ok((
+            Telephony {
+                tx,
+                local,
+                incoming,
+                trunk_states,
+            },
+            task,
+        ))
     }
 
     /// The stream of inbound calls on route points (taken once; later calls get `None`).
@@ -274,6 +296,39 @@ impl Telephony {
         rx.await.map_err(|_| DriverError::Stopped)
     }
 
+    /// Sends a non-INVITE request outside any dialog (our own bytes; the top Via decides UDP or
+    /// TCP) and returns its final response, `None` when it timed out.
+    pub async fn request(
+        &self,
+        dest: SocketAddr,
+        bytes: Vec<u8>,
+    ) -> Result<Option<Box<msg::Msg>>, DriverError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Request(dest, bytes, tx))
+            .await
+            .map_err(|_| DriverError::Stopped)?;
+        rx.await.map_err(|_| DriverError::Stopped)
+    }
+
+    /// Starts REGISTER and OPTIONS keepalive for the trunks that ask for them; their states
+    /// show in [`Self::trunk_states`] and failover skips trunks that are down.
+    pub fn start_trunk_upkeep(
+        &self,
+        cfg: &crate::sip::config::TelephonyConfig,
+    ) -> tokio::task::JoinHandle<()> {
+        super::trunks::spawn(self.clone(), cfg)
+    }
+
+    /// Up/down and registration state of every monitored trunk.
+    pub fn trunk_states(&self) -> super::trunks::TrunkStates {
+        self.trunk_states.borrow().clone()
+    }
+
+    pub(crate) fn update_trunk_states(&self, f: impl FnOnce(&mut super::trunks::TrunkStates)) {
+        self.trunk_states.send_modify(f);
+    }
+
     /// Dials `number` through trunk `first`; on 503 or a timeout the call is placed again
     /// through the trunk's `failover` trunk (each trunk at most once). Every attempt starts with
     /// a `dialing` event carrying its leg id; the stream ends after the last attempt's hangup.
@@ -284,6 +339,11 @@ impl Telephony {
         number: &str,
     ) -> Result<mpsc::UnboundedReceiver<LegEvent>, DriverError> {
         let mut trunk = cfg.trunk(first).cloned().ok_or(DriverError::NoLeg)?;
+        // A trunk marked down by its keepalive is skipped (if no trunk is up, the first is tried).
+        let states = self.trunk_states();
+        if let Some(t) = super::trunks::first_up(cfg, &trunk, &[], &states) {
+            trunk = t;
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let (leg, mut events) = self.dial(Dial::via_trunk(&trunk, number)).await?;
         let _ = tx.send(LegEvent::Dialing {
@@ -317,7 +377,7 @@ impl Telephony {
                     .failover
                     .as_ref()
                     .and_then(|n| cfg.trunk(n))
-                    .filter(|t| !tried.contains(&t.name));
+                    .and_then(|t| super::trunks::first_up(&cfg, t, &tried, &this.trunk_states()));
                 match next {
                     Some(n) if failover => {
                         trunk = n.clone();
@@ -430,6 +490,7 @@ async fn run(
     local: SocketAddr,
     mut rx: mpsc::Receiver<Command>,
     incoming: mpsc::Sender<IncomingCall>,
+    mut tcp: crate::sip::tcp::TcpTransport,
 ) {
     let mut ep = Endpoint::new(cfg.timers);
     let mut legs: HashMap<LegId, LegSlot> = HashMap::new();
@@ -446,6 +507,10 @@ async fn run(
     let origin = Instant::now();
     let mut pending_options: HashMap<crate::sip::endpoint::ClientId, oneshot::Sender<Option<u16>>> =
         HashMap::new();
+    let mut pending_requests: HashMap<
+        crate::sip::endpoint::ClientId,
+        oneshot::Sender<Option<Box<msg::Msg>>>,
+    > = HashMap::new();
     loop {
         let now = Instant::now();
         let deadline = [
@@ -462,6 +527,7 @@ async fn run(
                     ep.handle_datagram(Instant::now(), src, buf.get(..n).unwrap_or(&[]));
                 }
             }
+            Some(ev) = tcp.next_event() => crate::sip::tcp::deliver(&mut ep, ev),
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { break };
                 let now = Instant::now();
@@ -517,6 +583,10 @@ async fn run(
                             Err(_) => { let _ = reply.send(None); }
                         }
                     }
+                    Command::Request(dest, bytes, reply) => match ep.send_request(now, dest, bytes) {
+                        Ok(id) => { pending_requests.insert(id, reply); }
+                        Err(_) => { let _ = reply.send(None); }
+                    },
                     Command::Contacts(user, reply) => {
                         let _ = reply.send(registrar.contacts(&user, now));
                     }
@@ -545,6 +615,18 @@ async fn run(
                         && let Some(reply) = pending_options.remove(&tx)
                     {
                         let _ = reply.send(Some(code));
+                    }
+                }
+                EndpointEvent::Response { tx, msg } if pending_requests.contains_key(&tx) => {
+                    if msg.code().is_some_and(|c| c >= 200)
+                        && let Some(reply) = pending_requests.remove(&tx)
+                    {
+                        let _ = reply.send(Some(msg));
+                    }
+                }
+                EndpointEvent::Timeout { tx } if pending_requests.contains_key(&tx) => {
+                    if let Some(reply) = pending_requests.remove(&tx) {
+                        let _ = reply.send(None);
                     }
                 }
                 EndpointEvent::Timeout { tx } if pending_options.contains_key(&tx) => {
@@ -687,6 +769,10 @@ async fn run(
             }
         }
         while let Some((dest, bytes)) = ep.poll_transmit() {
+            if crate::sip::transport::top_via_transport(&bytes) == crate::sip::transport::Transport::Tcp {
+                tcp.send(dest, bytes);
+                continue;
+            }
             let _ = sock.send_to(&bytes, dest).await;
         }
     }
@@ -730,7 +816,13 @@ fn dial(
         rtp: rtp_addr,
         auth: d.auth,
     };
-    let leg = match OutboundLeg::dial(now, ep, local, &spec) {
+    let opts = _cfg
+        .trunks
+        .iter()
+        .find(|t| t.next_hop() == spec.dest)
+        .map(super::leg::LegOptions::for_trunk)
+        .unwrap_or_default();
+    let leg = match OutboundLeg::dial_with(now, ep, local, &spec, opts) {
         Ok(l) => l,
         Err(e) => {
             ports.release(rtp_addr.port());

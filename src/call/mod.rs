@@ -10,3 +10,4 @@ pub mod inbound_leg;
 pub mod leg;
 pub mod media_task;
 pub mod registrar;
+pub mod trunks;

@@ -102,6 +102,8 @@ pub fn run(args: CallArgs) -> ExitCode {
         dcfg.listen = args.listen;
         dcfg.rtp_ports = cfg.rtp_ports;
         dcfg.no_rtp_timeout = cfg.no_rtp_timeout;
+        // Per-trunk signalling: transport, 100rel, session timers.
+        dcfg.trunks = cfg.trunks.clone();
         let tel = match Telephony::start(dcfg).await {
             Ok((t, _task)) => t,
             Err(e) => return fail(&format!("cannot bind {}: {e}", args.listen)),

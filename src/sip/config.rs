@@ -15,7 +15,13 @@
 //! address = "127.0.0.1:5062"  # where INVITEs go (or the outbound proxy)
 //! outbound_proxy = "127.0.0.1:5070"   # optional
 //! domain = "trunk.example"    # Request-URI host; default: address
-//! transport = "udp"           # only udp for now
+//! transport = "udp"           # udp or tcp (tls: not yet)
+//! offer_100rel = true         # Supported: 100rel in INVITEs (a Require: 100rel is PRACKed anyway)
+//! session_expires_s = 1800    # RFC 4028 session timer offered (0 or absent: off)
+//! min_se_s = 90
+//! register = true             # REGISTER to the trunk (needs username/password), refreshed
+//! register_expires_s = 3600
+//! options_failures = 3        # OPTIONS keepalive failures before the trunk is down
 //! caller_id = "8999"          # From user part
 //! p_asserted_identity = "<sip:+33123456789@trunk.example>"
 //! prefix = "0"                # _prefix_dial_out
@@ -66,6 +72,13 @@ pub struct Trunk {
     pub options_interval: Option<Duration>,
     pub failover: Option<String>,
     pub ring_timeout: Duration,
+    pub transport: crate::sip::transport::Transport,
+    pub offer_100rel: bool,
+    pub session_timer: Option<crate::sip::session_timer::SessionTimerConfig>,
+    /// REGISTER to the trunk with this expiry (refreshed before it runs out).
+    pub register: Option<Duration>,
+    /// Consecutive OPTIONS failures that mark the trunk down.
+    pub options_failures: u32,
 }
 
 impl Trunk {
@@ -252,11 +265,36 @@ pub fn parse(root: &toml::Table) -> Result<TelephonyConfig, ConfigError> {
         let name = str_field(t, "name", &path)?.ok_or_else(|| err(format!("{path}.name"), "required"))?;
         let address =
             addr_field(t, "address", &path)?.ok_or_else(|| err(format!("{path}.address"), "required"))?;
-        if let Some(tr) = str_field(t, "transport", &path)?
-            && !tr.eq_ignore_ascii_case("udp")
-        {
-            return Err(err(format!("{path}.transport"), "only udp is supported"));
-        }
+        let transport = match str_field(t, "transport", &path)? {
+            None => crate::sip::transport::Transport::Udp,
+            Some(tr) => match crate::sip::transport::Transport::parse(&tr) {
+                Some(crate::sip::transport::Transport::Tls) => {
+                    return Err(err(format!("{path}.transport"), "tls is not supported yet"));
+                }
+                Some(x) => x,
+                None => return Err(err(format!("{path}.transport"), "udp or tcp")),
+            },
+        };
+        let offer_100rel = match t.get("offer_100rel") {
+            None => false,
+            Some(toml::Value::Boolean(b)) => *b,
+            Some(_) => return Err(err(format!("{path}.offer_100rel"), "must be true or false")),
+        };
+        let register = match t.get("register") {
+            None | Some(toml::Value::Boolean(false)) => false,
+            Some(toml::Value::Boolean(true)) => true,
+            Some(_) => return Err(err(format!("{path}.register"), "must be true or false")),
+        };
+        let session_timer = match int_field(t, "session_expires_s", &path)?.filter(|s| *s > 0) {
+            None => None,
+            Some(se) => {
+                let min = int_field(t, "min_se_s", &path)?.unwrap_or(90).clamp(1, se);
+                Some(crate::sip::session_timer::SessionTimerConfig {
+                    session_expires: Duration::from_secs(se),
+                    min_se: Duration::from_secs(min),
+                })
+            }
+        };
         let username = str_field(t, "username", &path)?;
         let password = str_field(t, "password", &path)?;
         if username.is_some() != password.is_some() {
@@ -265,7 +303,22 @@ pub fn parse(root: &toml::Table) -> Result<TelephonyConfig, ConfigError> {
                 "username and password go together",
             ));
         }
+        if register && username.is_none() {
+            return Err(err(format!("{path}.register"), "needs username and password"));
+        }
+        let register = register.then(|| {
+            int_field(t, "register_expires_s", &path).map(|e| Duration::from_secs(e.unwrap_or(3600).max(10)))
+        });
+        let register = register.transpose()?;
+        let options_failures = int_field(t, "options_failures", &path)?
+            .unwrap_or(3)
+            .clamp(1, 100) as u32;
         cfg.trunks.push(Trunk {
+            transport,
+            offer_100rel,
+            session_timer,
+            register,
+            options_failures,
             domain: str_field(t, "domain", &path)?.unwrap_or_else(|| address.to_string()),
             name,
             address,
@@ -405,5 +458,59 @@ uri = "sip:agent2@127.0.0.1:5080"
         );
         assert_eq!(bad("[telephony]\nrtp_ports = \"9-5\"\n"), "telephony.rtp_ports");
         assert_eq!(bad("[[sip_accounts]]\nuser = \"a\"\n"), "sip_accounts[0]");
+    }
+
+    #[test]
+    fn transport_100rel_session_timer_register_and_keepalive_options() {
+        let root: toml::Table = toml::from_str(
+            r#"
+[[trunks]]
+name = "t"
+address = "127.0.0.1:5062"
+transport = "TCP"
+offer_100rel = true
+session_expires_s = 600
+min_se_s = 120
+username = "u"
+password = "p"
+register = true
+register_expires_s = 300
+options_interval_s = 15
+options_failures = 4
+"#,
+        )
+        .expect("toml");
+        let c = parse(&root).expect("valid");
+        let t = c.trunk("t").expect("t");
+        assert_eq!(t.transport, crate::sip::transport::Transport::Tcp);
+        assert!(t.offer_100rel);
+        assert_eq!(
+            t.session_timer,
+            Some(crate::sip::session_timer::SessionTimerConfig {
+                session_expires: Duration::from_secs(600),
+                min_se: Duration::from_secs(120),
+            })
+        );
+        assert_eq!(t.register, Some(Duration::from_secs(300)));
+        assert_eq!(t.options_failures, 4);
+        let bad = |s: &str| {
+            parse(&toml::from_str::<toml::Table>(s).expect("toml"))
+                .expect_err("invalid")
+                .field
+        };
+        let base = "[[trunks]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\n";
+        assert_eq!(
+            bad(&format!("{base}transport = \"tls\"\n")),
+            "trunks[0].transport"
+        );
+        assert_eq!(
+            bad(&format!("{base}transport = \"sctp\"\n")),
+            "trunks[0].transport"
+        );
+        assert_eq!(bad(&format!("{base}register = true\n")), "trunks[0].register");
+        assert_eq!(
+            bad(&format!("{base}offer_100rel = 1\n")),
+            "trunks[0].offer_100rel"
+        );
     }
 }

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use super::msg::{self, Method, Msg, ParseError};
 use super::transaction::{ClientEvent, ClientTx, ServerEvent, ServerTx, Timers};
+use super::transport::Transport;
 
 /// Identifies a client transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -42,7 +43,7 @@ pub enum EndpointEvent {
 }
 
 /// Counters of what was dropped or refused (exposed as metrics).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counters {
     pub datagrams: u64,
     pub parse_errors: u64,
@@ -50,6 +51,27 @@ pub struct Counters {
     pub too_many_hops: u64,
     pub unmatched_responses: u64,
     pub retransmissions_absorbed: u64,
+    /// Stream connections closed for a framing fault (bad Content-Length, huge headers).
+    pub framing_errors: u64,
+    /// Stream connections refused or not opened (connection limit).
+    pub connections_refused: u64,
+    /// Stream connections closed after the idle timeout.
+    pub connections_idle_closed: u64,
+    /// Requests with a method we do not know, answered 501 here.
+    pub unknown_methods: u64,
+    /// 481 sent: a request for a dialog or transaction that does not exist (unknown Call-ID,
+    /// forged tags).
+    pub no_dialog: u64,
+    /// In-dialog requests whose CSeq is not above the last one (answered 500 by the dialog).
+    pub bad_cseq: u64,
+}
+
+/// A transport fault the endpoint counts (the transport itself reports it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportFault {
+    BadFraming,
+    Refused,
+    IdleClosed,
 }
 
 type ServerKey = (String, String, Method);
@@ -107,6 +129,37 @@ impl Endpoint {
         self.max_server_tx = n;
     }
 
+    /// Counts an in-dialog request refused for its CSeq (RFC 3261 §12.2.2).
+    pub fn note_bad_cseq(&mut self) {
+        self.counters.bad_cseq += 1;
+    }
+
+    /// No connection could be opened to `dest`: every client transaction waiting on it ends now
+    /// with a timeout instead of waiting for timer B or F.
+    pub fn transport_error(&mut self, dest: SocketAddr) {
+        let ids: Vec<ClientId> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.dest == dest)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(c) = self.clients.get_mut(&id) {
+                c.tx.on_transport_error();
+            }
+            self.flush_client(id);
+        }
+    }
+
+    /// Counts a fault of the stream transport.
+    pub fn note_transport_fault(&mut self, f: TransportFault) {
+        match f {
+            TransportFault::BadFraming => self.counters.framing_errors += 1,
+            TransportFault::Refused => self.counters.connections_refused += 1,
+            TransportFault::IdleClosed => self.counters.connections_idle_closed += 1,
+        }
+    }
+
     pub fn counters(&self) -> Counters {
         self.counters
     }
@@ -147,6 +200,9 @@ impl Endpoint {
 
     /// Our response on a server transaction. `code` must match the status line in `bytes`.
     pub fn respond(&mut self, now: Instant, tx: ServerId, code: u16, bytes: Vec<u8>) {
+        if code == 481 {
+            self.counters.no_dialog += 1;
+        }
         if let Some(s) = self.servers.get_mut(&tx) {
             s.tx.respond(now, code, bytes);
         }
@@ -256,12 +312,18 @@ impl Endpoint {
             self.reject(now, src, key, &m, 483, "Too Many Hops");
             return;
         }
+        if matches!(method, Method::Other(_)) {
+            self.counters.unknown_methods += 1;
+            self.reject(now, src, key, &m, 501, "Not Implemented");
+            return;
+        }
         if self.servers.len() >= self.max_server_tx {
             self.reject(now, src, key, &m, 503, "Service Unavailable");
             return;
         }
         let id = ServerId(self.id());
-        let tx = ServerTx::new(self.timers, method == Method::Invite);
+        let reliable = Transport::from_via(&m.top_via.transport).is_reliable();
+        let tx = ServerTx::new(self.timers, method == Method::Invite).reliable(reliable);
         self.server_keys.insert(key.clone(), id);
         self.servers.insert(
             id,
@@ -290,7 +352,8 @@ impl Endpoint {
             return;
         }
         let id = ServerId(self.id());
-        let mut tx = ServerTx::new(self.timers, m.method() == Some(&Method::Invite));
+        let reliable = Transport::from_via(&m.top_via.transport).is_reliable();
+        let mut tx = ServerTx::new(self.timers, m.method() == Some(&Method::Invite)).reliable(reliable);
         tx.respond(now, code, bytes);
         self.server_keys.insert(key.clone(), id);
         self.servers.insert(
@@ -519,5 +582,28 @@ mod tests {
         ep.handle_datagram(t0, peer(), &request(Method::Ack, "z9hG4bKack2", 70));
         assert!(matches!(ep.poll_event(), Some(EndpointEvent::Ack { .. })));
         assert_eq!(ep.live(), (0, 0));
+    }
+
+    #[test]
+    fn transport_error_ends_the_transactions_to_that_peer_at_once() {
+        let t0 = Instant::now();
+        let mut ep = Endpoint::new(Timers::default());
+        let inv = String::from_utf8(request(Method::Invite, "z9hG4bKte1", 70))
+            .expect("utf8")
+            .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+        let id = ep.send_request(t0, peer(), inv.into_bytes()).expect("sent");
+        let other: SocketAddr = "127.0.0.1:5999".parse().expect("addr");
+        let opt = request(Method::Options, "z9hG4bKte2", 70);
+        let kept = ep.send_request(t0, other, opt).expect("sent");
+        ep.transport_error(peer());
+        assert_eq!(ep.poll_event(), Some(EndpointEvent::Timeout { tx: id }));
+        assert_eq!(ep.poll_event(), None);
+        assert_eq!(
+            ep.live().0,
+            1,
+            "only the transaction to the unreachable peer ended"
+        );
+        ep.transport_error(other);
+        assert_eq!(ep.poll_event(), Some(EndpointEvent::Timeout { tx: kept }));
     }
 }

@@ -384,6 +384,19 @@ pub fn parse(data: &[u8]) -> Result<Msg, ParseError> {
     // rsip is a nom parser over bytes; it is fuzzed through our fuzz target, and the unwind guard
     // keeps a parser bug in a dependency from taking the transport task down with it.
     let parsed = std::panic::catch_unwind(|| rsip::SipMessage::try_from(data));
+    // rsip knows a fixed set of methods; a request with another (extension) method is parsed
+    // with a stand-in method and gets its own name back, so it can be answered 501.
+    let mut unknown_method: Option<String> = None;
+    let parsed = match parsed {
+        Ok(Err(_)) => match extension_method(data) {
+            Some((name, stand_in)) => {
+                unknown_method = Some(name);
+                std::panic::catch_unwind(|| rsip::SipMessage::try_from(stand_in.as_slice()))
+            }
+            None => parsed,
+        },
+        other => other,
+    };
     let sip = match parsed {
         Ok(Ok(m)) => m,
         Ok(Err(e)) => return Err(ParseError::Syntax(truncate(&e.to_string(), 120))),
@@ -391,7 +404,10 @@ pub fn parse(data: &[u8]) -> Result<Msg, ParseError> {
     };
     let (start, rheaders, body) = match sip {
         rsip::SipMessage::Request(r) => {
-            let method = Method::parse(&r.method.to_string());
+            let method = match unknown_method.take() {
+                Some(name) => Method::Other(name),
+                None => Method::parse(&r.method.to_string()),
+            };
             (
                 StartLine::Request {
                     method,
@@ -491,6 +507,25 @@ pub fn parse(data: &[u8]) -> Result<Msg, ParseError> {
         max_forwards,
         body,
     })
+}
+
+/// A request line whose method is a SIP token rsip does not know: (the method, the message
+/// with `OPTIONS` in its place, request line only).
+fn extension_method(data: &[u8]) -> Option<(String, Vec<u8>)> {
+    let sp = data.iter().take(33).position(|&b| b == b' ')?;
+    let token = data.get(..sp)?;
+    let is_token = |b: &u8| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(b);
+    if token.is_empty() || !token.iter().all(is_token) {
+        return None;
+    }
+    let name = std::str::from_utf8(token).ok()?.to_string();
+    if !matches!(Method::parse(&name), Method::Other(_)) || name.starts_with("SIP/") {
+        return None;
+    }
+    let mut out = Vec::with_capacity(data.len() + 8);
+    out.extend_from_slice(b"OPTIONS");
+    out.extend_from_slice(data.get(sp..)?);
+    Some((name, out))
 }
 
 fn reason_phrase(data: &[u8]) -> String {
@@ -728,5 +763,18 @@ Content-Length: 4\r\n\r\nv=0\nEXTRA";
         let m = parse(&req).expect("parses");
         assert_eq!(m.method(), Some(&Method::Options));
         assert!(m.top_via.branch.starts_with("z9hG4bK"));
+    }
+
+    #[test]
+    fn extension_methods_parse_with_their_own_name() {
+        let b = b"FROB sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKfr\r\n\
+From: <sip:x@h>;tag=1\r\nTo: <sip:a@h>\r\nCall-ID: f1\r\nCSeq: 3 FROB\r\nContent-Length: 0\r\n\r\n";
+        let m = parse(b).expect("parses");
+        assert_eq!(m.method(), Some(&Method::Other("FROB".into())));
+        assert_eq!(m.request_uri(), "sip:a@127.0.0.1");
+        // Not a token, or a CSeq naming another method: still refused.
+        assert!(parse(b"FR{B sip:a SIP/2.0\r\n\r\n").is_err());
+        let wrong = String::from_utf8_lossy(b).replace("CSeq: 3 FROB", "CSeq: 3 INVITE");
+        assert!(parse(wrong.as_bytes()).is_err());
     }
 }

@@ -11,11 +11,16 @@
 //! - INVITE server (§17.2.1 + RFC 6026): a retransmitted INVITE gets the last response again,
 //!   2xx and non-2xx finals are retransmitted by G until an ACK (H gives up), I absorbs ACKs.
 //! - non-INVITE server (§17.2.2): retransmitted requests get the last response, J absorbs.
+//!
+//! Over a reliable transport (TCP, TLS: the top Via of the request says which) timers A, E and G
+//! never fire and the absorbing timers D, K, I and J are zero (§17.1.1.2, §17.1.2.2, §17.2.1,
+//! §17.2.2); B, F and H still bound the wait for a response or an ACK.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::msg::{Method, Msg, RequestBuilder};
+use super::transport::Transport;
 
 /// Timer base values (RFC 3261 §17.1.1.1 defaults: 500 ms, 4 s, 5 s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +72,7 @@ pub enum ClientEvent {
 pub struct ClientTx {
     timers: Timers,
     invite: bool,
+    reliable: bool,
     state: ClientState,
     request: Vec<u8>,
     /// Parsed copy of our own request, for building the non-2xx ACK.
@@ -84,9 +90,11 @@ impl ClientTx {
     /// Starts a transaction for `request` (our own bytes, parsed once) and queues its first send.
     pub fn new(timers: Timers, now: Instant, request: Vec<u8>, req: Msg) -> Self {
         let invite = req.method() == Some(&Method::Invite);
+        let reliable = Transport::from_via(&req.top_via.transport).is_reliable();
         let mut tx = ClientTx {
             timers,
             invite,
+            reliable,
             state: if invite {
                 ClientState::Calling
             } else {
@@ -95,7 +103,7 @@ impl ClientTx {
             request,
             req,
             interval: timers.t1,
-            retransmit_at: Some(now + timers.t1),
+            retransmit_at: (!reliable).then_some(now + timers.t1),
             timeout_at: Some(now + timers.b()),
             end_at: None,
             ack: None,
@@ -137,7 +145,7 @@ impl ClientTx {
                         self.state = ClientState::Proceeding;
                         if self.invite {
                             self.retransmit_at = None; // A stops on a provisional
-                        } else {
+                        } else if !self.reliable {
                             self.interval = self.timers.t2; // E fires at T2 in Proceeding
                             self.retransmit_at = Some(now + self.interval);
                         }
@@ -157,9 +165,9 @@ impl ClientTx {
                         let ack = self.build_ack(&msg);
                         self.out.push_back(ack.clone());
                         self.ack = Some(ack);
-                        self.end_at = Some(now + self.timers.d());
+                        self.end_at = Some(if self.reliable { now } else { now + self.timers.d() });
                     } else {
-                        self.end_at = Some(now + self.timers.t4);
+                        self.end_at = Some(if self.reliable { now } else { now + self.timers.t4 });
                     }
                     self.events.push_back(ClientEvent::Response(Box::new(msg)));
                 }
@@ -230,6 +238,18 @@ impl ClientTx {
         }
     }
 
+    /// The transport could not deliver the request (a TCP connection that could not be
+    /// opened): tell the user as a timeout and end (§17.1.1.2, §17.1.2.2, §8.1.3.1).
+    pub fn on_transport_error(&mut self) {
+        if matches!(self.state, ClientState::Calling | ClientState::Proceeding) {
+            self.state = ClientState::Terminated;
+            self.retransmit_at = None;
+            self.timeout_at = None;
+            self.end_at = None;
+            self.events.push_back(ClientEvent::Timeout);
+        }
+    }
+
     pub fn poll_timeout(&self) -> Option<Instant> {
         [self.retransmit_at, self.timeout_at, self.end_at]
             .into_iter()
@@ -268,6 +288,7 @@ pub enum ServerEvent {
 pub struct ServerTx {
     timers: Timers,
     invite: bool,
+    reliable: bool,
     state: ServerState,
     last_response: Option<Vec<u8>>,
     interval: Duration,
@@ -283,6 +304,7 @@ impl ServerTx {
         ServerTx {
             timers,
             invite,
+            reliable: false,
             state: if invite {
                 ServerState::Proceeding
             } else {
@@ -296,6 +318,13 @@ impl ServerTx {
             out: VecDeque::new(),
             events: VecDeque::new(),
         }
+    }
+
+    /// Marks the transaction as running over a reliable transport (no retransmissions, no
+    /// absorbing waits).
+    pub fn reliable(mut self, reliable: bool) -> Self {
+        self.reliable = reliable;
+        self
     }
 
     pub fn state(&self) -> ServerState {
@@ -328,7 +357,7 @@ impl ServerTx {
                 self.state = ServerState::Confirmed;
                 self.retransmit_at = None;
                 self.timeout_at = None;
-                self.end_at = Some(now + self.timers.t4);
+                self.end_at = Some(if self.reliable { now } else { now + self.timers.t4 });
             }
             ServerState::Accepted => {
                 self.state = ServerState::Terminated;
@@ -358,11 +387,11 @@ impl ServerTx {
                 ServerState::Completed
             };
             self.interval = self.timers.t1;
-            self.retransmit_at = Some(now + self.interval);
+            self.retransmit_at = (!self.reliable).then_some(now + self.interval);
             self.timeout_at = Some(now + self.timers.b());
         } else {
             self.state = ServerState::Completed;
-            self.end_at = Some(now + self.timers.b());
+            self.end_at = Some(if self.reliable { now } else { now + self.timers.b() });
         }
     }
 
@@ -612,5 +641,37 @@ mod tests {
         assert_eq!(tx.poll_transmit(), None);
         tx.handle_timeout(t0 + Duration::from_secs(32));
         assert!(tx.is_terminated());
+    }
+
+    #[test]
+    fn reliable_transport_sends_once_and_still_times_out() {
+        let t0 = Instant::now();
+        let (b, _) = invite();
+        let b = String::from_utf8(b)
+            .expect("utf8")
+            .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+        let m = parse(b.as_bytes()).expect("parses");
+        let mut tx = ClientTx::new(Timers::default(), t0, b.into_bytes(), m.clone());
+        assert_eq!(drain(&mut tx), 1);
+        // Only timer B is armed: no retransmission in between.
+        assert_eq!(tx.poll_timeout(), Some(t0 + Duration::from_secs(32)));
+        tx.handle_timeout(t0 + Duration::from_secs(32));
+        assert_eq!(drain(&mut tx), 0);
+        assert_eq!(tx.poll_event(), Some(ClientEvent::Timeout));
+        // A non-2xx final: ACK once, and the transaction ends at once (timer D = 0).
+        let mut tx = ClientTx::new(Timers::default(), t0, Vec::new(), m.clone());
+        drain(&mut tx);
+        tx.on_response(t0, resp(&m, 486));
+        assert_eq!(drain(&mut tx), 1, "ACK");
+        tx.handle_timeout(t0);
+        assert!(tx.is_terminated());
+        // Server side: a 2xx is not retransmitted (no timer G), H still bounds the wait.
+        let mut s = ServerTx::new(Timers::default(), true).reliable(true);
+        s.respond(t0, 200, b"ok".to_vec());
+        assert_eq!(s.poll_transmit(), Some(b"ok".to_vec()));
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(32)));
+        s.handle_timeout(t0 + Duration::from_secs(32));
+        assert_eq!(s.poll_transmit(), None);
+        assert_eq!(s.poll_event(), Some(ServerEvent::NoAck));
     }
 }
