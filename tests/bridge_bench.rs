@@ -1,7 +1,7 @@
 //! Concurrent bridged calls with RTP relayed through Boomerang's bridges.
 //!
 //! ```text
-//! PAIRS=2000 SECONDS=30 cargo test --release -p boomerang --test bridge_bench -- --ignored --nocapture
+//! PAIRS=2000 RTP_SECONDS=30 cargo test --release -p boomerang --test bridge_bench -- --ignored --nocapture
 //! ```
 //!
 //! The harness is the peer. It runs, in this process but on threads of its own:
@@ -23,7 +23,7 @@
 //! so Boomerang's share is reported apart from the generator's. Far ends share `GEN_SOCKETS`
 //! sockets (default 64): a far end is told apart by the leg port its packets come from.
 //!
-//! Parameters (env): `PAIRS` (2000), `SECONDS` (30), `PCMA_PERCENT` (25: share of pairs whose
+//! Parameters (env): `PAIRS` (2000), `RTP_SECONDS` (30), `PCMA_PERCENT` (25: share of pairs whose
 //! second leg is PCMA), `WORKERS` (2), `GEN_SOCKETS` (64), `DIAL_CONCURRENCY` (200).
 
 use std::collections::HashMap;
@@ -365,13 +365,19 @@ impl Uas {
                 // Bounded by the stop flag (set by the harness) and a one-hour ceiling.
                 let ceiling = Instant::now() + Duration::from_secs(3600);
                 while !stop2.load(Ordering::Relaxed) && Instant::now() < ceiling {
-                    let Ok((n, src)) = sock.recv_from(&mut buf) else { continue };
+                    let Ok((n, src)) = sock.recv_from(&mut buf) else {
+                        continue;
+                    };
                     let Ok(text) = std::str::from_utf8(buf.get(..n).unwrap_or(&[])) else {
                         continue;
                     };
                     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
                     let first = head.lines().next().unwrap_or("");
-                    let call_id = header(head, &["Call-ID", "i"]).first().copied().unwrap_or("").to_string();
+                    let call_id = header(head, &["Call-ID", "i"])
+                        .first()
+                        .copied()
+                        .unwrap_or("")
+                        .to_string();
                     if first.starts_with("INVITE ") {
                         if let Some(r) = answered.get(&call_id) {
                             let _ = sock.send_to(r, src);
@@ -937,7 +943,9 @@ fn run_bench(cfg: &BenchConfig) -> Report {
     }
     println!("load average at the end: {}", load.trim());
     let (ctr, live_legs, live_ports) = counters;
-    println!("after teardown: {hangups} hangups, live legs {live_legs}, RTP ports {live_ports}; counters {ctr:?}");
+    println!(
+        "after teardown: {hangups} hangups, live legs {live_legs}, RTP ports {live_ports}; counters {ctr:?}"
+    );
     Report {
         pairs_up,
         sent: sent.sent,
@@ -979,7 +987,10 @@ fn bridged_pairs_relay_rtp_both_ways_smoke() {
     check_clean(&r, cfg.pairs);
     let expected = (cfg.pairs * 2 * cfg.seconds * 50) as u64;
     assert_eq!(r.sent, expected, "the generator sent every packet");
-    assert_eq!(r.undecodable, 0, "relayed payloads decode (transcoding preserved the symbols)");
+    assert_eq!(
+        r.undecodable, 0,
+        "relayed payloads decode (transcoding preserved the symbols)"
+    );
     assert_eq!(r.wrong_pt, 0, "each far end receives its own law");
     assert_eq!(r.unknown_source, 0);
     // Loopback, light load: allow a little loss for a noisy CI machine, not more.
@@ -998,7 +1009,7 @@ fn bridged_pairs_relay_rtp_both_ways_smoke() {
 fn concurrent_bridged_calls_with_rtp() {
     let cfg = BenchConfig {
         pairs: env_or("PAIRS", 2000),
-        seconds: env_or("SECONDS", 30),
+        seconds: env_or("RTP_SECONDS", 30),
         pcma_percent: env_or("PCMA_PERCENT", 25).min(100),
         workers: env_or("WORKERS", 2).max(1),
         gen_sockets: env_or("GEN_SOCKETS", 64),
