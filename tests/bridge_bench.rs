@@ -9,8 +9,9 @@
 //!   SDP pointing at one of the harness's RTP sockets (PCMU, or PCMA for one side of a share of
 //!   the pairs, so the bridge transcodes), and answers BYE with 200;
 //! - an RTP sender (thread `gen-tx`): every far end sends a 20 ms G.711 packet every 20 ms to its
-//!   leg, all far ends paced from one schedule (far end `f` at `epoch + k·20 ms + f·20 ms/F`),
-//!   sleeping between due packets; each packet carries its sequence number `k` and its real send
+//!   leg, all far ends paced from one schedule (far end `f` at `epoch + k·20 ms + f·20 ms/F`)
+//!   on a timer wheel of `TICK_US` slots (default 1 ms: the thread wakes once per slot and sends
+//!   every packet due in it, as a NIC with interrupt coalescing would deliver them); each packet carries its sequence number `k` and its real send
 //!   time in the payload (in a 16-symbol alphabet that survives PCMU<->PCMA transcoding);
 //!   how late the sender was against the schedule is the generator's own pacing error;
 //! - an RTP receiver (thread `gen-rx`, a current-thread tokio runtime) that reads the relayed
@@ -21,10 +22,11 @@
 //! Boomerang's telephony driver runs on its own multi-thread runtime (`WORKERS`, default 2
 //! worker threads named `boom-w`); CPU time is read per thread from `/proc/self/task/*/schedstat`
 //! so Boomerang's share is reported apart from the generator's. Far ends share `GEN_SOCKETS`
-//! sockets (default 64): a far end is told apart by the leg port its packets come from.
+//! sockets (default 256): a far end is told apart by the leg port its packets come from.
 //!
 //! Parameters (env): `PAIRS` (2000), `RTP_SECONDS` (30), `PCMA_PERCENT` (25: share of pairs whose
-//! second leg is PCMA), `WORKERS` (2), `GEN_SOCKETS` (64), `DIAL_CONCURRENCY` (200).
+//! second leg is PCMA), `WORKERS` (2), `GEN_SOCKETS` (256), `DIAL_CONCURRENCY` (200),
+//! `TICK_US` (1000; 0 = wake for every packet).
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -58,6 +60,8 @@ struct BenchConfig {
     workers: usize,
     gen_sockets: usize,
     dial_concurrency: usize,
+    /// Slot of the sender's timer wheel, µs (0: one wake per packet).
+    tick_us: usize,
 }
 
 /// Whether pair `p` has a PCMA second leg (spread evenly over the pairs).
@@ -155,7 +159,7 @@ impl Codebook {
 
 // ---- histogram -------------------------------------------------------------------------------
 
-/// 10 µs buckets up to 2 s, plus the exact maximum.
+/// 10 µs buckets up to 100 ms, 1 ms buckets up to 10 s, plus the exact maximum.
 #[derive(Clone)]
 struct Hist {
     buckets: Vec<u64>,
@@ -165,22 +169,41 @@ struct Hist {
 }
 
 impl Hist {
-    const BUCKET_US: u64 = 10;
-    const N: usize = 200_000;
+    const FINE_US: u64 = 10;
+    const FINE: usize = 10_000;
+    const COARSE_US: u64 = 1000;
+    const COARSE: usize = 9_900;
 
     fn new() -> Self {
         Hist {
-            buckets: vec![0; Self::N],
+            buckets: vec![0; Self::FINE + Self::COARSE],
             count: 0,
             sum_us: 0,
             max_us: 0,
         }
     }
 
+    fn index(us: u64) -> usize {
+        let fine_end = Self::FINE as u64 * Self::FINE_US;
+        if us < fine_end {
+            (us / Self::FINE_US) as usize
+        } else {
+            (Self::FINE + ((us - fine_end) / Self::COARSE_US) as usize).min(Self::FINE + Self::COARSE - 1)
+        }
+    }
+
+    /// Upper edge of bucket `i`, µs.
+    fn upper_us(i: usize) -> u64 {
+        if i < Self::FINE {
+            (i as u64 + 1) * Self::FINE_US
+        } else {
+            Self::FINE as u64 * Self::FINE_US + ((i - Self::FINE) as u64 + 1) * Self::COARSE_US
+        }
+    }
+
     fn add_ns(&mut self, ns: u64) {
         let us = ns / 1000;
-        let i = ((us / Self::BUCKET_US) as usize).min(Self::N - 1);
-        self.buckets[i] += 1;
+        self.buckets[Self::index(us)] += 1;
         self.count += 1;
         self.sum_us += us;
         self.max_us = self.max_us.max(us);
@@ -205,7 +228,7 @@ impl Hist {
         for (i, n) in self.buckets.iter().enumerate() {
             acc += n;
             if acc >= target {
-                return ((i as u64 + 1) * Self::BUCKET_US) as f64 / 1000.0;
+                return Self::upper_us(i).min(self.max_us.max(1)) as f64 / 1000.0;
             }
         }
         self.max_us as f64 / 1000.0
@@ -226,7 +249,7 @@ impl Hist {
 // ---- CPU per thread --------------------------------------------------------------------------
 
 /// CPU nanoseconds per thread id, with the thread's name.
-fn cpu_snapshot() -> HashMap<u32, (String, u64)> {
+fn cpu_snapshot() -> HashMap<u32, (String, u64, u64)> {
     let mut out = HashMap::new();
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
         return out;
@@ -239,20 +262,25 @@ fn cpu_snapshot() -> HashMap<u32, (String, u64)> {
         let comm = std::fs::read_to_string(p.join("comm"))
             .map(|s| s.trim().to_string())
             .unwrap_or_default();
-        let ns = std::fs::read_to_string(p.join("schedstat"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
-            .unwrap_or(0);
-        out.insert(tid, (comm, ns));
+        let (run, wait) = schedstat(&p.join("schedstat"));
+        out.insert(tid, (comm, run, wait));
     }
     out
 }
 
-/// CPU seconds spent between two snapshots, grouped by thread-name prefix.
-fn cpu_by_group(a: &HashMap<u32, (String, u64)>, b: &HashMap<u32, (String, u64)>) -> Vec<(String, f64)> {
-    let mut groups: HashMap<String, f64> = HashMap::new();
-    for (tid, (comm, ns)) in b {
-        let before = a.get(tid).map(|x| x.1).unwrap_or(0);
+/// Time on a CPU and time runnable but waiting for a CPU, ns (`/proc/.../schedstat`).
+fn schedstat(path: &std::path::Path) -> (u64, u64) {
+    let s = std::fs::read_to_string(path).unwrap_or_default();
+    let mut it = s.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
+/// CPU seconds and run-queue wait seconds between two snapshots, by thread-name prefix.
+type CpuSnap = HashMap<u32, (String, u64, u64)>;
+fn cpu_by_group(a: &CpuSnap, b: &CpuSnap) -> Vec<(String, f64, f64)> {
+    let mut groups: HashMap<String, (f64, f64)> = HashMap::new();
+    for (tid, (comm, ns, wait)) in b {
+        let (before, wait_before) = a.get(tid).map(|x| (x.1, x.2)).unwrap_or((0, 0));
         let g = if comm.starts_with("boom-w") {
             "boomerang"
         } else if comm.starts_with("gen-tx") {
@@ -264,9 +292,11 @@ fn cpu_by_group(a: &HashMap<u32, (String, u64)>, b: &HashMap<u32, (String, u64)>
         } else {
             "other"
         };
-        *groups.entry(g.to_string()).or_default() += ns.saturating_sub(before) as f64 / 1e9;
+        let e = groups.entry(g.to_string()).or_default();
+        e.0 += ns.saturating_sub(before) as f64 / 1e9;
+        e.1 += wait.saturating_sub(wait_before) as f64 / 1e9;
     }
-    let mut v: Vec<_> = groups.into_iter().collect();
+    let mut v: Vec<_> = groups.into_iter().map(|(g, (c, w))| (g, c, w)).collect();
     v.sort_by(|x, y| x.0.cmp(&y.0));
     v
 }
@@ -445,6 +475,7 @@ impl Schedule {
 struct SendReport {
     /// CPU time of the sender thread, ns (it ends before the harness's last CPU snapshot).
     cpu_ns: u64,
+    wait_ns: u64,
     sent: u64,
     send_errors: u64,
     would_block: u64,
@@ -457,17 +488,20 @@ fn sender(
     dests: Vec<SocketAddr>,
     laws: Vec<Law>,
     book: Arc<Codebook>,
+    tick_ns: u64,
 ) -> SendReport {
     let f_n = sched.far_ends;
     let total = f_n as u64 * u64::from(sched.packets);
     let mut rep = SendReport {
         cpu_ns: 0,
+        wait_ns: 0,
         sent: 0,
         send_errors: 0,
         would_block: 0,
         lateness: Hist::new(),
     };
     let ssrc: Vec<u32> = (0..f_n).map(|_| fastrand::u32(..)).collect();
+    let start = schedstat(std::path::Path::new("/proc/thread-self/schedstat"));
     let mut pkt = [0u8; HDR + PAYLOAD];
     let mut e = 0u64;
     while e < total {
@@ -476,8 +510,15 @@ fn sender(
         let ideal = sched.ideal_ns(f, k);
         let now = sched.epoch.elapsed().as_nanos() as u64;
         if now < ideal {
-            // Sleep until the next packet is due (the kernel's timer slack adds ~50 µs).
-            std::thread::sleep(Duration::from_nanos(ideal - now));
+            // Sleep until the next tick of the wheel that has a packet due (every packet due by
+            // then goes out in that tick); tick 0: until the packet itself is due. The kernel's
+            // timer slack adds ~50 µs.
+            let until = if tick_ns > 0 {
+                ideal.div_ceil(tick_ns) * tick_ns
+            } else {
+                ideal
+            };
+            std::thread::sleep(Duration::from_nanos(until - now));
             continue;
         }
         let law = laws[f];
@@ -511,10 +552,9 @@ fn sender(
         }
         e += 1;
     }
-    rep.cpu_ns = std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
-        .unwrap_or(0);
+    let (run, wait) = schedstat(std::path::Path::new("/proc/thread-self/schedstat"));
+    rep.cpu_ns = run.saturating_sub(start.0);
+    rep.wait_ns = wait.saturating_sub(start.1);
     rep
 }
 
@@ -805,9 +845,10 @@ fn run_bench(cfg: &BenchConfig) -> Report {
     let wall0 = Instant::now();
     let tx_socks: Vec<UdpSocket> = gen_socks.iter().map(|s| s.try_clone().expect("clone")).collect();
     let (s3, b3) = (sched.clone(), book.clone());
+    let tick_ns = cfg.tick_us as u64 * 1000;
     let tx = std::thread::Builder::new()
         .name("gen-tx".into())
-        .spawn(move || sender(s3, tx_socks, dests, laws, b3))
+        .spawn(move || sender(s3, tx_socks, dests, laws, b3, tick_ns))
         .expect("tx thread");
     let sent = tx.join().expect("sender");
     std::thread::sleep(Duration::from_millis(300));
@@ -890,17 +931,18 @@ fn run_bench(cfg: &BenchConfig) -> Report {
     rt.shutdown_timeout(Duration::from_secs(5));
 
     let mut cpu = cpu_by_group(&cpu0, &cpu1);
-    cpu.push(("gen-tx".into(), sent.cpu_ns as f64 / 1e9));
+    cpu.push(("gen-tx".into(), sent.cpu_ns as f64 / 1e9, sent.wait_ns as f64 / 1e9));
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "pairs={} legs={} seconds={} pcma_pairs={} workers={} gen_sockets={k_socks}",
+        "pairs={} legs={} seconds={} pcma_pairs={} workers={} gen_sockets={k_socks} tick_us={}",
         cfg.pairs,
         far_ends,
         cfg.seconds,
         (0..cfg.pairs)
             .filter(|p| transcoded(*p, cfg.pcma_percent))
             .count(),
-        cfg.workers
+        cfg.workers,
+        cfg.tick_us
     );
     println!(
         "generator: sent {} packets ({} send errors, {} would-block retries); pacing error (lateness vs schedule) {}",
@@ -930,10 +972,15 @@ fn run_bench(cfg: &BenchConfig) -> Report {
     );
     let cpu_line: Vec<String> = cpu
         .iter()
-        .map(|(g, s)| format!("{g} {s:.2}s ({:.0}% of a core)", s * 100.0 / wall))
+        .map(|(g, s, w)| {
+            format!(
+                "{g} {s:.2}s ({:.0}% of a core; {w:.2}s runnable but waiting for a CPU)",
+                s * 100.0 / wall
+            )
+        })
         .collect();
     println!("CPU over {wall:.1}s: {}", cpu_line.join(", "));
-    if let Some((_, bs)) = cpu.iter().find(|(g, _)| g == "boomerang") {
+    if let Some((_, bs, _)) = cpu.iter().find(|(g, _, _)| g == "boomerang") {
         let pkts = (b_rx + b_tx).max(1) as f64;
         println!(
             "boomerang CPU per relayed packet (rx + tx counted once each): {:.2} µs per packet, {:.2} µs per relayed packet",
@@ -982,6 +1029,7 @@ fn bridged_pairs_relay_rtp_both_ways_smoke() {
         workers: 2,
         gen_sockets: 4,
         dial_concurrency: 20,
+        tick_us: 1000,
     };
     let r = run_bench(&cfg);
     check_clean(&r, cfg.pairs);
@@ -1012,8 +1060,9 @@ fn concurrent_bridged_calls_with_rtp() {
         seconds: env_or("RTP_SECONDS", 30),
         pcma_percent: env_or("PCMA_PERCENT", 25).min(100),
         workers: env_or("WORKERS", 2).max(1),
-        gen_sockets: env_or("GEN_SOCKETS", 64),
+        gen_sockets: env_or("GEN_SOCKETS", 256),
         dial_concurrency: env_or("DIAL_CONCURRENCY", 200),
+        tick_us: env_or("TICK_US", 1000),
     };
     println!("{cfg:?}");
     let r = run_bench(&cfg);
