@@ -931,7 +931,11 @@ fn run_bench(cfg: &BenchConfig) -> Report {
     rt.shutdown_timeout(Duration::from_secs(5));
 
     let mut cpu = cpu_by_group(&cpu0, &cpu1);
-    cpu.push(("gen-tx".into(), sent.cpu_ns as f64 / 1e9, sent.wait_ns as f64 / 1e9));
+    cpu.push((
+        "gen-tx".into(),
+        sent.cpu_ns as f64 / 1e9,
+        sent.wait_ns as f64 / 1e9,
+    ));
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "pairs={} legs={} seconds={} pcma_pairs={} workers={} gen_sockets={k_socks} tick_us={}",
