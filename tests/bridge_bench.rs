@@ -463,6 +463,10 @@ struct Schedule {
     epoch: Instant,
     far_ends: usize,
     packets: u32,
+    /// Relayed packets received so far (all receiver tasks), to know when the tail has arrived.
+    received: std::sync::atomic::AtomicU64,
+    /// Set when the run is over (the receivers also get a `STOP` datagram each).
+    stop: AtomicBool,
 }
 
 impl Schedule {
@@ -606,6 +610,7 @@ async fn receive(
         match tokio::time::timeout(Duration::from_secs(1), sock.readable()).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => break,
+            Err(_) if sched.stop.load(Ordering::Relaxed) => break,
             Err(_) => continue,
         }
         loop {
@@ -648,6 +653,7 @@ async fn receive(
                 continue;
             }
             rep.received += 1;
+            sched.received.fetch_add(1, Ordering::Relaxed);
             let send_ns = u64::from(send_us) * 1000;
             rep.relay_delay.add_ns(arrival.saturating_sub(send_ns));
             let ideal = sched.ideal_ns(from_f, k);
@@ -803,6 +809,8 @@ fn run_bench(cfg: &BenchConfig) -> Report {
         epoch: Instant::now() + Duration::from_millis(200),
         far_ends,
         packets: (cfg.seconds * 50) as u32,
+        received: std::sync::atomic::AtomicU64::new(0),
+        stop: AtomicBool::new(false),
     });
 
     let rx_socks: Vec<UdpSocket> = gen_socks.iter().map(|s| s.try_clone().expect("clone")).collect();
@@ -851,9 +859,25 @@ fn run_bench(cfg: &BenchConfig) -> Report {
         .spawn(move || sender(s3, tx_socks, dests, laws, b3, tick_ns))
         .expect("tx thread");
     let sent = tx.join().expect("sender");
-    std::thread::sleep(Duration::from_millis(300));
+    // Let the relayed tail arrive: until everything sent came back, or nothing more came for
+    // 1 s (lost), at most 30 s.
+    let tail_deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = (sched.received.load(Ordering::Relaxed), Instant::now());
+    while Instant::now() < tail_deadline {
+        let n = sched.received.load(Ordering::Relaxed);
+        if n >= sent.sent {
+            break;
+        }
+        if n != last.0 {
+            last = (n, Instant::now());
+        } else if last.1.elapsed() > Duration::from_secs(1) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let cpu1 = cpu_snapshot();
     let wall = wall0.elapsed().as_secs_f64();
+    sched.stop.store(true, Ordering::Relaxed);
     let stopper = UdpSocket::bind("127.0.0.1:0").expect("bind");
     for p in &gen_ports {
         let _ = stopper.send_to(b"STOP", ("127.0.0.1", *p));
