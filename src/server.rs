@@ -68,7 +68,16 @@ impl Builder {
         };
         let config = Arc::new(self.config);
         let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let routing = Routing::new(config.routing.clone(), clock.clone(), Arc::new(AlwaysRegistered));
+        // With telephony, agents' phones must be registered with our registrar to be ready.
+        let phones = config
+            .telephony
+            .listen
+            .map(|_| Arc::new(crate::call::phones::SipPhones::default()));
+        let registry: Arc<dyn crate::routing::PhoneRegistry> = match &phones {
+            Some(p) => p.clone(),
+            None => Arc::new(AlwaysRegistered),
+        };
+        let routing = Routing::new(config.routing.clone(), clock.clone(), registry);
         let callbacks = Arc::new(Callbacks::new(
             config.clone(),
             store,
@@ -98,13 +107,23 @@ impl Builder {
                 d.accounts = t.accounts();
                 d.route_points = t.route_points.clone();
                 d.trunks = t.trunks.clone();
+                let mut tasks = Vec::new();
+                if let Some(p) = &phones {
+                    p.attach(d.registrations.clone());
+                    tasks.push(tokio::spawn(crate::call::phones::watch(
+                        p.clone(),
+                        routing.clone(),
+                        std::time::Duration::from_secs(1),
+                    )));
+                }
                 let (tel, task) = crate::call::driver::Telephony::start(d)
                     .await
                     .map_err(|source| StartError::Sip { addr, source })?;
                 // Trunk REGISTER and OPTIONS keepalive (ends at once when no trunk needs it).
                 let upkeep = tel.start_trunk_upkeep(t);
                 tracing::info!("SIP on udp and tcp {}", tel.local_addr());
-                (Some(tel), vec![upkeep, task])
+                tasks.extend([upkeep, task]);
+                (Some(tel), tasks)
             }
             None => (None, Vec::new()),
         };
@@ -151,7 +170,7 @@ pub struct Server {
     scheduler: JoinHandle<()>,
     routing_timers: JoinHandle<()>,
     telephony: Option<crate::call::driver::Telephony>,
-    /// The SIP transport's task and the trunk upkeep task.
+    /// The SIP transport's task, the trunk upkeep task and the phone registration watch.
     sip_tasks: Vec<JoinHandle<()>>,
 }
 

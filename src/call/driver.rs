@@ -46,6 +46,9 @@ pub struct DriverConfig {
     /// Registrar realm and accounts (user, password); empty: REGISTER is refused with 403.
     pub realm: String,
     pub accounts: Vec<(String, String)>,
+    /// Where the registrar publishes agents' registrations (shared with routing's phone
+    /// registry, [`super::phones::SipPhones`]).
+    pub registrations: super::phones::Registrations,
     /// Route points: an INVITE whose Request-URI user is one of these becomes an inbound leg
     /// handed to [`Telephony::incoming`]; any other number gets 404.
     pub route_points: Vec<String>,
@@ -65,6 +68,7 @@ impl DriverConfig {
             no_rtp_timeout: Duration::from_secs(60),
             realm: "boomerang".into(),
             accounts: Vec::new(),
+            registrations: Default::default(),
             route_points: Vec::new(),
             tcp: crate::sip::tcp::TcpConfig::default(),
             trunks: Vec::new(),
@@ -503,6 +507,7 @@ async fn run(
     };
     let (int_tx, mut int_rx) = mpsc::unbounded_channel::<Internal>();
     let mut registrar = Registrar::new(cfg.realm.clone(), cfg.accounts.clone());
+    let registrations = cfg.registrations.clone();
     let mut buf = vec![0u8; 65_536];
     let origin = Instant::now();
     let mut pending_options: HashMap<crate::sip::endpoint::ClientId, oneshot::Sender<Option<u16>>> =
@@ -675,7 +680,12 @@ async fn run(
                         continue;
                     }
                     let reply = match msg.method() {
-                        Some(Method::Register) => registrar.handle(now, &msg, src),
+                        Some(Method::Register) => {
+                            let reply = registrar.handle(now, &msg, src);
+                            let user = super::registrar::user_of(&msg.to.uri);
+                            registrations.publish(&user, registrar.expiry(&user, now));
+                            reply
+                        }
                         Some(Method::Options) => msg::response_to(
                             &msg,
                             200,

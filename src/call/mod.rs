@@ -9,5 +9,6 @@ pub mod inbound;
 pub mod inbound_leg;
 pub mod leg;
 pub mod media_task;
+pub mod phones;
 pub mod registrar;
 pub mod trunks;

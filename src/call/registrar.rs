@@ -64,6 +64,16 @@ impl Registrar {
             .unwrap_or_default()
     }
 
+    /// When the last of `user`'s current bindings expires; `None`: not registered.
+    pub fn expiry(&self, user: &str, now: Instant) -> Option<Instant> {
+        self.bindings
+            .get(user)?
+            .iter()
+            .map(|b| b.expires_at)
+            .filter(|&t| t > now)
+            .max()
+    }
+
     fn challenge(&mut self, now: Instant, req: &Msg, stale: bool) -> Vec<u8> {
         self.nonces.retain(|_, t| *t > now);
         if self.nonces.len() >= MAX_NONCES {

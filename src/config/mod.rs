@@ -275,6 +275,21 @@ impl Config {
             problem: e.message,
         })?;
 
+        // An agent's phone registers with one of the configured SIP accounts.
+        if let Some((i, agent, account)) = routing.agents.iter().enumerate().find_map(|(i, a)| {
+            a.sip_account
+                .as_deref()
+                .filter(|u| !telephony.agents.iter().any(|acct| acct.user == *u))
+                .map(|u| (i, a.id.clone(), u.to_string()))
+        }) {
+            return Err(ConfigError::Invalid {
+                file: file.to_string(),
+                section: "agent".into(),
+                option: format!("agent[{i}].sip_account"),
+                problem: format!("agent '{agent}': no [[sip_accounts]] entry with user = \"{account}\""),
+            });
+        }
+
         let mut services = BTreeMap::new();
         for (name, table) in top.named_tables("service")? {
             let service = ServiceConfig::parse(file, &name, &table, &calendars, &chat, &mut warnings)?;
