@@ -119,6 +119,9 @@ impl Builder {
                 let (tel, task) = crate::call::driver::Telephony::start(d)
                     .await
                     .map_err(|source| StartError::Sip { addr, source })?;
+                // Nothing takes inbound calls until the scenario engine does: a call to a route
+                // point is refused at once (480) instead of ringing until it times out.
+                drop(tel.incoming());
                 // Trunk REGISTER and OPTIONS keepalive (ends at once when no trunk needs it).
                 let upkeep = tel.start_trunk_upkeep(t);
                 tracing::info!("SIP on udp and tcp {}", tel.local_addr());
