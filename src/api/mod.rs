@@ -123,12 +123,13 @@ pub fn app_with_telephony(
         .callbacks
         .engine()
         .routing()
-        .map(agents::routes)
-        .unwrap_or_default()
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            agent_api_guard,
-        ));
+        .map(|routing| {
+            agents::routes(routing).route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                agent_api_guard,
+            ))
+        })
+        .unwrap_or_default();
     let router = Router::new()
         .merge(service_routes)
         .merge(admin_routes)
