@@ -3,9 +3,16 @@
 //! bridged leg (PCMU<->PCMA transcoded, telephone-event payload type mapped), reports DTMF
 //! (RFC 4733 and in-band), runs CPD on the decoded received audio, collects digits, sends
 //! SR/RR at the RFC 3550 interval, reads the peer's reports and says BYE when the leg ends.
+//!
+//! Relay: a leg's sending side ([`LegTx`]: its socket, peer address and RTP session) is shared
+//! with the task of the leg bridged to it. When leg A receives audio and is bridged to B, A's
+//! task stamps the packet with B's SSRC, sequence number and timestamp (transcoded to B's law)
+//! and sends it on B's socket itself: no channel message, no wake-up of B's task, no allocation.
+//! B's own task sends its treatments and RTCP through the same session, so sequence numbers and
+//! sender-report counts stay consistent.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use boomerang_media::Time;
@@ -31,9 +38,13 @@ pub struct MediaStats {
     /// RFC 4733 packets received, and relayed to the bridged leg.
     pub rx_events: u64,
     pub relayed_events: u64,
+    /// Packets the bridged leg's task could not send on this leg's socket (buffer full).
+    pub relay_send_errors: u64,
     /// Source the RTP latched to (symmetric RTP).
     pub latched: Option<SocketAddr>,
-    /// Received audio payload bytes, in arrival order, in the leg's law (capped).
+    /// Received audio payload bytes, in arrival order, in the leg's law (capped). A bridged leg
+    /// records only once its stats have been read while bridged (tests read this; a relay does
+    /// not pay for a copy and up to 480 KB per leg that nothing reads).
     #[serde(skip)]
     pub received: Vec<u8>,
     pub law: Option<&'static str>,
@@ -65,11 +76,11 @@ pub(crate) enum RtpCmd {
     Play(Arc<Treatment>, PlayMode),
     Stop,
     Stats(oneshot::Sender<MediaStats>),
+    /// Bridge to the leg whose task takes these commands: this task answers with its
+    /// [`LegTx`] (`Peer`), the other does the same, and each then relays to the other.
     BridgeTo(mpsc::UnboundedSender<RtpCmd>),
-    /// Audio from the bridged leg: payload and its law.
-    Relay(Vec<u8>, Law),
-    /// A telephone-event from the bridged leg: its RTP timestamp, marker and payload.
-    RelayEvent(u32, bool, Vec<u8>),
+    /// The sending side of the bridged leg: received audio and events are relayed onto it.
+    Peer(Arc<LegTx>),
     Collect(CollectSpec, oneshot::Sender<Collected>),
     Cpd(CpdParams, bool),
     /// The leg ended: report what is pending, then this event (the hangup), then stop.
@@ -85,8 +96,15 @@ const MAX_RECORDED: usize = 480_000;
 /// Digits kept for a `collect_dtmf` that starts after they arrived (type-ahead).
 const MAX_TYPE_AHEAD: usize = 32;
 
+/// Datagrams read per wake-up of the task before it looks at its commands and timers again.
+const MAX_DRAIN: usize = 16;
+
+fn media_time(origin: Instant, now: Instant) -> Time {
+    Time::from_micros(now.saturating_duration_since(origin).as_micros() as u64)
+}
+
 fn media_now(origin: Instant) -> Time {
-    Time::from_micros(origin.elapsed().as_micros() as u64)
+    media_time(origin, Instant::now())
 }
 
 /// Wallclock as a 64-bit NTP timestamp (RFC 3550 §4).
@@ -124,6 +142,109 @@ pub(crate) struct MediaTask {
     pub no_rtp_timeout: Duration,
 }
 
+/// The sending side of a leg, shared by its own task (treatments, RTCP, and the reception side
+/// of the same RTP session) and the task of the leg bridged to it, which writes relayed packets
+/// straight onto this leg's socket. The lock is held for one packet's stamping and send.
+pub(crate) struct LegTx {
+    state: Mutex<TxState>,
+}
+
+struct TxState {
+    /// The leg's RTP socket; taken out when the leg ends, so a bridged peer holds no port.
+    sock: Option<Arc<UdpSocket>>,
+    session: Option<RtpSession>,
+    law: Law,
+    /// Where RTP goes (latched to where the peer's packets really come from).
+    remote: Option<SocketAddr>,
+    /// Relayed events: (source event timestamp, our timestamp for it).
+    relay_ts: Option<(u32, u32)>,
+    /// Audio and event packets the bridged leg's task sent on this leg, and failed sends.
+    relayed_tx: u64,
+    relayed_events: u64,
+    relay_send_errors: u64,
+}
+
+impl LegTx {
+    fn new(sock: Arc<UdpSocket>) -> Self {
+        LegTx {
+            state: Mutex::new(TxState {
+                sock: Some(sock),
+                session: None,
+                law: Law::Ulaw,
+                remote: None,
+                relay_ts: None,
+                relayed_tx: 0,
+                relayed_events: 0,
+                relay_send_errors: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, TxState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends audio received on the bridged leg (in its law `from`) to this leg's peer, stamped
+    /// by this leg's session and transcoded when the laws differ. `scratch` and `out` are the
+    /// caller's buffers (no allocation). True when the packet was sent.
+    fn relay_audio(&self, now: Time, payload: &[u8], from: Law, scratch: &mut [u8], out: &mut [u8]) -> bool {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let (Some(sess), Some(dest), Some(sock)) = (st.session.as_mut(), st.remote, st.sock.as_ref()) else {
+            return false;
+        };
+        let payload = if from == st.law {
+            payload
+        } else {
+            let Some(s) = scratch.get_mut(..payload.len()) else {
+                return false;
+            };
+            s.copy_from_slice(payload);
+            from.transcode_in_place(st.law, s);
+            &*s
+        };
+        let Ok(n) = sess.write_audio(now, payload, payload.len() as u32, out) else {
+            return false;
+        };
+        let Some(b) = out.get(..n) else { return false };
+        if sock.try_send_to(b, dest).is_ok() {
+            st.relayed_tx += 1;
+            true
+        } else {
+            st.relay_send_errors += 1;
+            false
+        }
+    }
+
+    /// Sends a telephone-event received on the bridged leg (its RTP timestamp `src_ts`, marker
+    /// and payload) to this leg's peer, with this leg's event payload type. One event keeps
+    /// one timestamp: the source's is mapped to ours.
+    fn relay_event(&self, now: Time, src_ts: u32, marker: bool, payload: &[u8], out: &mut [u8]) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let (Some(sess), Some(dest), Some(sock)) = (st.session.as_mut(), st.remote, st.sock.as_ref()) else {
+            return;
+        };
+        let ts = match st.relay_ts {
+            Some((s, ours)) if s == src_ts => ours,
+            _ => {
+                let ours = sess.next_timestamp();
+                st.relay_ts = Some((src_ts, ours));
+                ours
+            }
+        };
+        if let Ok(n) = sess.write_telephone_event(now, ts, marker, payload, out)
+            && let Some(b) = out.get(..n)
+        {
+            if sock.try_send_to(b, dest).is_ok() {
+                st.relayed_events += 1;
+            } else {
+                st.relay_send_errors += 1;
+            }
+        }
+    }
+}
+
 pub(crate) async fn rtp_task(t: MediaTask) {
     let MediaTask {
         id,
@@ -135,13 +256,15 @@ pub(crate) async fn rtp_task(t: MediaTask) {
         origin,
         no_rtp_timeout,
     } = t;
-    let mut session: Option<RtpSession> = None;
+    let sock = Arc::new(sock);
+    let me = Arc::new(LegTx::new(sock.clone()));
     let mut law = Law::Ulaw;
-    let mut remote: Option<SocketAddr> = None;
     let mut rtcp_remote: Option<SocketAddr> = None;
     let mut latched = false;
     let mut player: Option<Player> = None;
-    let mut peer: Option<mpsc::UnboundedSender<RtpCmd>> = None;
+    let mut peer: Option<Arc<LegTx>> = None;
+    // A bridged leg records received audio only once its stats were read while bridged.
+    let mut record_bridged = false;
     let mut stats = MediaStats::default();
     let mut last_rx = Instant::now();
     let mut answered = false;
@@ -150,41 +273,45 @@ pub(crate) async fn rtp_task(t: MediaTask) {
     let mut type_ahead = String::new();
     let mut collect: Option<(Collector, oneshot::Sender<Collected>)> = None;
     let mut cpd: Option<CpdRun> = None;
-    // Relayed events: (source event timestamp, our timestamp for it).
-    let mut relay_ts: Option<(u32, u32)> = None;
     let mut pcm = vec![0i16; 1024];
     let mut buf = vec![0u8; 2048];
     let mut rbuf = vec![0u8; 2048];
+    let mut scratch = vec![0u8; 2048];
     let mut out = vec![0u8; 1500];
     let mut digits: Vec<(char, &'static str)> = Vec::new();
-    // One timer, re-armed only when it fired or something is due earlier, instead of a new
-    // `sleep_until` per loop turn: a relayed packet then costs no timer-wheel insert and
-    // removal on each of the two legs' tasks (about 10% less CPU per relayed packet,
-    // tests/bridge_bench.rs). A deadline later than the armed one just wakes the loop early.
+    // One timer, re-armed only when something may have changed a deadline (a command, a timer
+    // expiry, a digit, CPD input, RTCP) instead of a new `sleep_until` per loop turn. Relayed
+    // audio changes no deadline: such a turn skips the deadline and housekeeping work. A
+    // deadline later than the armed one just wakes the loop early.
     let tick = tokio::time::sleep(Duration::from_millis(500));
     tokio::pin!(tick);
+    let mut dirty = true;
     loop {
-        let now_m = media_now(origin);
-        let to_instant = |t: Time| {
-            let us = t.as_micros().saturating_sub(now_m.as_micros());
-            Instant::now() + Duration::from_micros(us)
-        };
-        let mut wake = Instant::now() + Duration::from_millis(500);
-        if let Some(t) = player.as_ref().and_then(|p| p.poll_timeout()) {
-            wake = wake.min(to_instant(t));
-        }
-        if let (Some(s), Some(_)) = (session.as_ref(), rtcp.as_ref()) {
-            wake = wake.min(to_instant(s.poll_timeout()));
-        }
-        if let Some(t) = dtmf_rx.poll_timeout() {
-            wake = wake.min(to_instant(t));
-        }
-        if let Some((c, _)) = &collect {
-            wake = wake.min(c.poll_timeout());
-        }
-        let wake = tokio::time::Instant::from_std(wake);
-        if tick.is_elapsed() || wake < tick.deadline() {
-            tick.as_mut().reset(wake);
+        if dirty {
+            dirty = false;
+            let now_i = Instant::now();
+            let now_m = media_time(origin, now_i);
+            let to_instant =
+                |t: Time| now_i + Duration::from_micros(t.as_micros().saturating_sub(now_m.as_micros()));
+            let mut wake = now_i + Duration::from_millis(500);
+            if let Some(t) = player.as_ref().and_then(|p| p.poll_timeout()) {
+                wake = wake.min(to_instant(t));
+            }
+            if rtcp.is_some()
+                && let Some(s) = me.lock().session.as_ref()
+            {
+                wake = wake.min(to_instant(s.poll_timeout()));
+            }
+            if let Some(t) = dtmf_rx.poll_timeout() {
+                wake = wake.min(to_instant(t));
+            }
+            if let Some((c, _)) = &collect {
+                wake = wake.min(c.poll_timeout());
+            }
+            let wake = tokio::time::Instant::from_std(wake);
+            if tick.is_elapsed() || wake < tick.deadline() {
+                tick.as_mut().reset(wake);
+            }
         }
         let rtcp_recv = async {
             match rtcp.as_ref() {
@@ -193,88 +320,31 @@ pub(crate) async fn rtp_task(t: MediaTask) {
             }
         };
         tokio::select! {
-            r = sock.recv_from(&mut buf) => {
-                let Ok((n, src)) = r else { continue };
-                let Some(data) = buf.get(..n) else { continue };
-                let Some(sess) = session.as_mut() else { continue };
-                let now_m = media_now(origin);
-                if looks_like_rtcp(data) {
-                    // rtcp-mux peers send RTCP on the RTP port.
-                    if sess.handle_rtcp(now_m, data).is_ok() {
-                        stats.rtcp_received += 1;
-                    }
-                } else if let Ok(inc) = sess.handle_rtp(now_m, data) {
-                    last_rx = Instant::now();
-                    stats.rx_packets += 1;
-                    if !latched || remote != Some(src) {
-                        // Symmetric RTP: send where the peer's packets really come from.
-                        remote = Some(src);
-                        latched = true;
-                        stats.latched = Some(src);
-                    }
-                    let payload = inc.packet.payload;
-                    match inc.kind {
-                        MediaKind::Audio => {
-                            let room = MAX_RECORDED.saturating_sub(stats.received.len());
-                            stats.received.extend_from_slice(payload.get(..payload.len().min(room)).unwrap_or(&[]));
-                            if let Some(p) = &peer {
-                                let _ = p.send(RtpCmd::Relay(payload.to_vec(), law));
-                                stats.relayed_packets += 1;
-                            }
-                            // Decoding costs: only for in-band DTMF (a leg that is not bridged,
-                            // or one collecting digits) and a CPD still listening.
-                            let detect = peer.is_none() || collect.is_some();
-                            let feed_cpd = cpd.as_ref().is_some_and(|r| !r.reported && (answered || r.early));
-                            if detect || feed_cpd {
-                                let n = law.decode_slice(payload.get(..payload.len().min(pcm.len())).unwrap_or(&[]), &mut pcm);
-                                let samples = pcm.get(..n).unwrap_or(&[]);
-                                if detect && let Some(d) = inband.push(samples) {
-                                    digits.push((d, "inband"));
-                                }
-                                if feed_cpd && let Some(run) = cpd.as_mut() {
-                                    run.cpd.push(samples);
-                                }
-                            }
-                        }
-                        MediaKind::TelephoneEvent => {
-                            stats.rx_events += 1;
-                            let h = inc.packet.header;
-                            let _ = dtmf_rx.push(now_m, &h, payload);
-                            if let Some(p) = &peer {
-                                let _ = p.send(RtpCmd::RelayEvent(h.timestamp, h.marker, payload.to_vec()));
-                            }
-                        }
-                        MediaKind::ComfortNoise => {}
-                    }
-                }
-            }
-            r = rtcp_recv => {
-                if let Ok((n, src)) = r
-                    && let (Some(sess), Some(data)) = (session.as_mut(), rbuf.get(..n))
-                    && sess.handle_rtcp(media_now(origin), data).is_ok()
-                {
-                    stats.rtcp_received += 1;
-                    rtcp_remote = Some(src);
-                }
-            }
+            biased;
+            _ = &mut tick => dirty = true,
             cmd = rx.recv() => {
+                dirty = true;
                 let Some(cmd) = cmd else { break };
                 match cmd {
                     RtpCmd::Remote { addr, law: l, te, answered: a } => {
-                        if !latched { remote = Some(addr); }
+                        let mut st = me.lock();
+                        if !latched { st.remote = Some(addr); }
                         if rtcp_remote.is_none() || !latched {
                             rtcp_remote = Some(SocketAddr::new(addr.ip(), addr.port().saturating_add(1)));
                         }
-                        let te_changed = session.as_ref().is_some_and(|s| s.config().telephone_event_payload_type != te);
-                        if session.is_none() || l != law || te_changed {
+                        let te_changed = st.session.as_ref().is_some_and(|s| s.config().telephone_event_payload_type != te);
+                        if st.session.is_none() || l != law || te_changed {
                             law = l;
+                            st.law = l;
                             let mut cfg = SessionConfig::g711(law, fastrand::u32(..), fastrand::u16(..), fastrand::u32(..));
                             cfg.telephone_event_payload_type = te;
                             cfg.rtcp_seed = fastrand::u64(..);
                             let s = RtpSession::new(cfg, media_now(origin));
                             stats.ssrc = s.config().ssrc;
-                            session = Some(s);
+                            st.session = Some(s);
+                            st.relay_ts = None;
                         }
+                        drop(st);
                         stats.law = Some(match law { Law::Ulaw => "PCMU", Law::Alaw => "PCMA" });
                         if a && !answered {
                             answered = true;
@@ -288,46 +358,26 @@ pub(crate) async fn rtp_task(t: MediaTask) {
                     }
                     RtpCmd::Stop => player = None,
                     RtpCmd::Stats(tx) => {
-                        stats.playing = player.as_ref().is_some_and(|p| p.is_playing());
-                        if let Some(r) = session.as_ref().and_then(|s| s.reception()) {
-                            stats.jitter_ms = Some(r.jitter_ms(8000));
-                            stats.lost = Some(r.cumulative_lost);
+                        if peer.is_some() {
+                            record_bridged = true;
                         }
-                        let _ = tx.send(stats.clone());
-                    }
-                    RtpCmd::BridgeTo(p) => peer = Some(p),
-                    RtpCmd::Relay(mut payload, from_law) => {
-                        if let (Some(sess), Some(dest)) = (session.as_mut(), remote) {
-                            if from_law != law {
-                                from_law.transcode_in_place(law, &mut payload);
-                            }
-                            if let Ok(n) = sess.write_audio(media_now(origin), &payload, payload.len() as u32, &mut out)
-                                && let Some(b) = out.get(..n)
-                            {
-                                let _ = sock.send_to(b, dest).await;
-                                stats.tx_packets += 1;
-                            }
+                        let mut s = stats.clone();
+                        s.playing = player.as_ref().is_some_and(|p| p.is_playing());
+                        let st = me.lock();
+                        if let Some(r) = st.session.as_ref().and_then(|s| s.reception()) {
+                            s.jitter_ms = Some(r.jitter_ms(8000));
+                            s.lost = Some(r.cumulative_lost);
                         }
+                        s.tx_packets += st.relayed_tx;
+                        s.relayed_events = st.relayed_events;
+                        s.relay_send_errors = st.relay_send_errors;
+                        drop(st);
+                        let _ = tx.send(s);
                     }
-                    RtpCmd::RelayEvent(src_ts, marker, payload) => {
-                        if let (Some(sess), Some(dest)) = (session.as_mut(), remote) {
-                            // One event keeps one timestamp: map the source's to ours.
-                            let ts = match relay_ts {
-                                Some((s, ours)) if s == src_ts => ours,
-                                _ => {
-                                    let ours = sess.next_timestamp();
-                                    relay_ts = Some((src_ts, ours));
-                                    ours
-                                }
-                            };
-                            if let Ok(n) = sess.write_telephone_event(media_now(origin), ts, marker, &payload, &mut out)
-                                && let Some(b) = out.get(..n)
-                            {
-                                let _ = sock.send_to(b, dest).await;
-                                stats.relayed_events += 1;
-                            }
-                        }
+                    RtpCmd::BridgeTo(p) => {
+                        let _ = p.send(RtpCmd::Peer(me.clone()));
                     }
+                    RtpCmd::Peer(p) => peer = Some(p),
                     RtpCmd::Collect(spec, reply) => {
                         let mut c = Collector::new(Instant::now(), spec);
                         let mut done = None;
@@ -355,8 +405,18 @@ pub(crate) async fn rtp_task(t: MediaTask) {
                         if let Some((mut c, reply)) = collect.take() {
                             let _ = reply.send(c.hangup());
                         }
-                        if let (Some(sess), Some(dest), Some(s)) = (session.as_mut(), rtcp_remote, rtcp.as_ref())
-                            && let Ok(n) = sess.write_bye(media_now(origin), ntp_now(), Some("hangup"), &mut out)
+                        let bye = {
+                            let mut st = me.lock();
+                            st.sock = None;
+                            match (st.session.as_mut(), rtcp_remote) {
+                                (Some(sess), Some(dest)) => sess
+                                    .write_bye(media_now(origin), ntp_now(), Some("hangup"), &mut out)
+                                    .ok()
+                                    .map(|n| (n, dest)),
+                                _ => None,
+                            }
+                        };
+                        if let (Some((n, dest)), Some(s)) = (bye, rtcp.as_ref())
                             && let Some(b) = out.get(..n)
                         {
                             let _ = s.send_to(b, dest).await;
@@ -368,7 +428,101 @@ pub(crate) async fn rtp_task(t: MediaTask) {
                     }
                 }
             }
-            _ = &mut tick => {}
+            r = rtcp_recv => {
+                dirty = true;
+                if let Ok((n, src)) = r
+                    && let Some(data) = rbuf.get(..n)
+                    && let Some(sess) = me.lock().session.as_mut()
+                    && sess.handle_rtcp(media_now(origin), data).is_ok()
+                {
+                    stats.rtcp_received += 1;
+                    rtcp_remote = Some(src);
+                }
+            }
+            r = sock.recv_from(&mut buf) => {
+                // One clock reading per wake-up, for every datagram drained in it.
+                let now_i = Instant::now();
+                let now_m = media_time(origin, now_i);
+                let mut r = r;
+                let mut turns = 0;
+                while let Ok((n, src)) = r {
+                    'datagram: {
+                        let Some(data) = buf.get(..n) else { break 'datagram };
+                        let mut guard = me.lock();
+                        let st = &mut *guard;
+                        let Some(sess) = st.session.as_mut() else { break 'datagram };
+                        if looks_like_rtcp(data) {
+                            // rtcp-mux peers send RTCP on the RTP port.
+                            if sess.handle_rtcp(now_m, data).is_ok() {
+                                stats.rtcp_received += 1;
+                            }
+                            dirty = true;
+                            break 'datagram;
+                        }
+                        let Ok(inc) = sess.handle_rtp(now_m, data) else { break 'datagram };
+                        if !latched || st.remote != Some(src) {
+                            // Symmetric RTP: send where the peer's packets really come from.
+                            st.remote = Some(src);
+                            latched = true;
+                            stats.latched = Some(src);
+                        }
+                        let from_law = st.law;
+                        // Never hold our lock while taking the peer's (it may be relaying to us).
+                        drop(guard);
+                        last_rx = now_i;
+                        stats.rx_packets += 1;
+                        let payload = inc.packet.payload;
+                        match inc.kind {
+                            MediaKind::Audio => {
+                                if peer.is_none() || record_bridged {
+                                    let room = MAX_RECORDED.saturating_sub(stats.received.len());
+                                    stats.received.extend_from_slice(payload.get(..payload.len().min(room)).unwrap_or(&[]));
+                                }
+                                if let Some(p) = &peer
+                                    && p.relay_audio(now_m, payload, from_law, &mut scratch, &mut out)
+                                {
+                                    stats.relayed_packets += 1;
+                                }
+                                // Decoding costs: only for in-band DTMF (a leg that is not bridged,
+                                // or one collecting digits) and a CPD still listening.
+                                let detect = peer.is_none() || collect.is_some();
+                                let feed_cpd = cpd.as_ref().is_some_and(|r| !r.reported && (answered || r.early));
+                                if detect || feed_cpd {
+                                    let n = from_law.decode_slice(payload.get(..payload.len().min(pcm.len())).unwrap_or(&[]), &mut pcm);
+                                    let samples = pcm.get(..n).unwrap_or(&[]);
+                                    if detect && let Some(d) = inband.push(samples) {
+                                        digits.push((d, "inband"));
+                                        dirty = true;
+                                    }
+                                    if feed_cpd && let Some(run) = cpd.as_mut() {
+                                        run.cpd.push(samples);
+                                        dirty = true;
+                                    }
+                                }
+                            }
+                            MediaKind::TelephoneEvent => {
+                                stats.rx_events += 1;
+                                let h = inc.packet.header;
+                                let _ = dtmf_rx.push(now_m, &h, payload);
+                                if let Some(p) = &peer {
+                                    p.relay_event(now_m, h.timestamp, h.marker, payload, &mut out);
+                                }
+                                dirty = true;
+                            }
+                            MediaKind::ComfortNoise => {}
+                        }
+                    }
+                    turns += 1;
+                    if turns >= MAX_DRAIN {
+                        break;
+                    }
+                    r = sock.try_recv_from(&mut buf);
+                }
+            }
+        }
+        if !dirty {
+            // Only relayed or recorded audio: no deadline moved, nothing to report or send.
+            continue;
         }
         let now_m = media_now(origin);
         // DTMF: RFC 4733 digits end (or time out), in-band digits were noted above.
@@ -410,28 +564,44 @@ pub(crate) async fn rtp_task(t: MediaTask) {
                 });
             }
         }
-        if let (Some(p), Some(sess), Some(dest)) = (player.as_mut(), session.as_mut(), remote) {
+        if let Some(p) = player.as_mut() {
             for _ in 0..8 {
-                match p.poll_packet(now_m, sess, &mut out) {
-                    Some(Ok(n)) => {
-                        if let Some(b) = out.get(..n) {
-                            let _ = sock.send_to(b, dest).await;
-                            stats.tx_packets += 1;
-                        }
+                // Stamp under the lock, send after it (the bridged leg's task may be relaying).
+                let packet = {
+                    let mut guard = me.lock();
+                    let st = &mut *guard;
+                    match (st.session.as_mut(), st.remote) {
+                        (Some(sess), Some(dest)) => match p.poll_packet(now_m, sess, &mut out) {
+                            Some(Ok(n)) => Some((n, dest)),
+                            _ => None,
+                        },
+                        _ => None,
                     }
-                    _ => break,
+                };
+                let Some((n, dest)) = packet else { break };
+                if let Some(b) = out.get(..n) {
+                    let _ = sock.send_to(b, dest).await;
+                    stats.tx_packets += 1;
                 }
             }
         }
         // RTCP: SR/RR when due; the peer's reports fill the stats.
-        if let (Some(sess), Some(s), Some(dest)) = (session.as_mut(), rtcp.as_ref(), rtcp_remote)
-            && let Some(n) = sess.poll_rtcp(now_m, ntp_now(), &mut out)
+        let report = {
+            let mut guard = me.lock();
+            match (guard.session.as_mut(), rtcp.as_ref(), rtcp_remote) {
+                (Some(sess), Some(_), Some(dest)) if now_m >= sess.poll_timeout() => {
+                    sess.poll_rtcp(now_m, ntp_now(), &mut out).map(|n| (n, dest))
+                }
+                _ => None,
+            }
+        };
+        if let (Some((n, dest)), Some(s)) = (report, rtcp.as_ref())
             && let Some(b) = out.get(..n)
         {
             let _ = s.send_to(b, dest).await;
             stats.rtcp_sent += 1;
         }
-        if let Some(sess) = session.as_mut() {
+        if let Some(sess) = me.lock().session.as_mut() {
             while let Some(ev) = sess.poll_event() {
                 if let SessionEvent::RemoteReport {
                     fraction_lost,
@@ -455,4 +625,6 @@ pub(crate) async fn rtp_task(t: MediaTask) {
             answered = false;
         }
     }
+    // A bridged peer keeps our `LegTx`, not our port.
+    me.lock().sock = None;
 }
