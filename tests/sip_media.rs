@@ -403,3 +403,52 @@ async fn rtcp_reports_reach_the_peer_and_the_peers_reports_fill_the_stats() {
     }
     assert_eq!(sipp.wait(), 0);
 }
+
+/// RFC 3264 §8.4: while the peer holds the call (`sendonly`) it gets no media from us, not even
+/// the treatment that plays; the treatment goes on once the hold ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_sent_to_a_peer_that_holds_the_call() {
+    let peer = Peer::bind().await;
+    let mut keys = codec_keys(false);
+    let port = peer.port_key();
+    keys.extend(["-key", "rtp_port", port.as_str()]);
+    let mut sipp = Sipp::uas("uas_hold_media_port.xml", &keys);
+    let t = telephony().await;
+    let (leg, mut rx) = answered(&t, &sipp).await;
+    t.play(leg, tone(), PlayMode::Loop).await.expect("play");
+    peer.recv().await;
+
+    // Count what reaches the peer from the hold to the resume (a packet or two may already have
+    // been on its way when the hold arrived; 1.5 s of treatment would be 75).
+    let mut buf = [0u8; 2048];
+    let mut held_at: Option<Instant> = None;
+    let mut during_hold = 0usize;
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < DEADLINE, "no resume");
+        tokio::select! {
+            e = rx.recv() => match e.expect("event stream open") {
+                LegEvent::Hold { held: true } => held_at = Some(Instant::now()),
+                LegEvent::Hold { held: false } => break,
+                _ => {}
+            },
+            r = peer.rtp.recv_from(&mut buf) => {
+                r.expect("recv");
+                if held_at.is_some() {
+                    during_hold += 1;
+                }
+            }
+        }
+    }
+    let held_for = held_at.expect("the hold was reported").elapsed();
+    assert!(
+        during_hold <= 2,
+        "{during_hold} packets sent to the held peer in {held_for:?}"
+    );
+    // Off hold: the treatment reaches the peer again.
+    let (h, _, _) = peer.recv().await;
+    assert_eq!(h.payload_type, 0);
+    t.hangup(leg).await.expect("hangup");
+    events_until(&mut rx, |e| matches!(e, LegEvent::Hangup { .. })).await;
+    assert_eq!(sipp.wait(), 0, "SIPp: both re-INVITEs answered, BYE received");
+}

@@ -753,6 +753,10 @@ async fn run(
                             answered,
                         });
                     }
+                    // RFC 3264 §8.4: a peer that holds the call (sendonly/inactive) gets no media.
+                    LegEvent::Hold { held } => {
+                        let _ = s.rtp.send(RtpCmd::Hold(*held));
+                    }
                     _ => {}
                 }
                 if matches!(ev, LegEvent::Hangup { .. }) {

@@ -83,6 +83,9 @@ pub(crate) enum RtpCmd {
     Peer(Arc<LegTx>),
     Collect(CollectSpec, oneshot::Sender<Collected>),
     Cpd(CpdParams, bool),
+    /// The peer put the call on hold (`sendonly`/`inactive`: we send nothing, neither
+    /// treatments nor relayed audio, and do not expect its RTP) or took it off hold.
+    Hold(bool),
     /// The leg ended: report what is pending, then this event (the hangup), then stop.
     Close(Option<LegEvent>),
 }
@@ -162,6 +165,8 @@ struct TxState {
     relayed_tx: u64,
     relayed_events: u64,
     relay_send_errors: u64,
+    /// The peer holds the call: nothing is sent to it.
+    held: bool,
 }
 
 impl LegTx {
@@ -176,6 +181,7 @@ impl LegTx {
                 relayed_tx: 0,
                 relayed_events: 0,
                 relay_send_errors: 0,
+                held: false,
             }),
         }
     }
@@ -190,6 +196,9 @@ impl LegTx {
     fn relay_audio(&self, now: Time, payload: &[u8], from: Law, scratch: &mut [u8], out: &mut [u8]) -> bool {
         let mut guard = self.lock();
         let st = &mut *guard;
+        if st.held {
+            return false;
+        }
         let (Some(sess), Some(dest), Some(sock)) = (st.session.as_mut(), st.remote, st.sock.as_ref()) else {
             return false;
         };
@@ -222,6 +231,9 @@ impl LegTx {
     fn relay_event(&self, now: Time, src_ts: u32, marker: bool, payload: &[u8], out: &mut [u8]) {
         let mut guard = self.lock();
         let st = &mut *guard;
+        if st.held {
+            return;
+        }
         let (Some(sess), Some(dest), Some(sock)) = (st.session.as_mut(), st.remote, st.sock.as_ref()) else {
             return;
         };
@@ -268,6 +280,7 @@ pub(crate) async fn rtp_task(t: MediaTask) {
     let mut stats = MediaStats::default();
     let mut last_rx = Instant::now();
     let mut answered = false;
+    let mut held = false;
     let mut dtmf_rx = DtmfReceiver::new(8000, Duration::from_millis(300));
     let mut inband = InbandDetector::new();
     let mut type_ahead = String::new();
@@ -294,7 +307,8 @@ pub(crate) async fn rtp_task(t: MediaTask) {
             let to_instant =
                 |t: Time| now_i + Duration::from_micros(t.as_micros().saturating_sub(now_m.as_micros()));
             let mut wake = now_i + Duration::from_millis(500);
-            if let Some(t) = player.as_ref().and_then(|p| p.poll_timeout()) {
+            // A held call plays nothing; the player skips ahead when the hold ends.
+            if let Some(t) = player.as_ref().filter(|_| !held).and_then(|p| p.poll_timeout()) {
                 wake = wake.min(to_instant(t));
             }
             if rtcp.is_some()
@@ -357,6 +371,12 @@ pub(crate) async fn rtp_task(t: MediaTask) {
                         player = Some(p);
                     }
                     RtpCmd::Stop => player = None,
+                    RtpCmd::Hold(h) => {
+                        held = h;
+                        me.lock().held = h;
+                        // The no-RTP timer starts again when the hold ends.
+                        last_rx = Instant::now();
+                    }
                     RtpCmd::Stats(tx) => {
                         if peer.is_some() {
                             record_bridged = true;
@@ -564,7 +584,7 @@ pub(crate) async fn rtp_task(t: MediaTask) {
                 });
             }
         }
-        if let Some(p) = player.as_mut() {
+        if let Some(p) = player.as_mut().filter(|_| !held) {
             for _ in 0..8 {
                 // Stamp under the lock, send after it (the bridged leg's task may be relaying).
                 let packet = {
@@ -620,7 +640,7 @@ pub(crate) async fn rtp_task(t: MediaTask) {
                 }
             }
         }
-        if answered && last_rx.elapsed() > no_rtp_timeout {
+        if answered && !held && last_rx.elapsed() > no_rtp_timeout {
             let _ = int_tx.send(Internal::MediaTimeout(id));
             answered = false;
         }
