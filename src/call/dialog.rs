@@ -1,6 +1,7 @@
 //! A leg's dialog, outbound (UAC, [`OutboundLeg`]) or inbound (UAS, [`InboundLeg`]): one type
 //! for the driver, so both kinds of leg get the same operations and events.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::inbound_leg::InboundLeg;
@@ -8,6 +9,16 @@ use super::leg::{Cause, LegEvent, OutboundLeg};
 use crate::sip::endpoint::{ClientId, Endpoint, ServerId};
 use crate::sip::msg::Msg;
 use crate::sip::sdp::{Codec, RemoteMedia};
+
+/// Where a dialog's in-dialog requests go (RFC 3261 §12.2.1.1): the first route of the route
+/// set, else the remote target, else `fallback` (the trunk, or where the INVITE came from).
+pub(crate) fn next_hop(route_set: &[String], remote_target: &str, fallback: SocketAddr) -> SocketAddr {
+    let uri = match route_set.first() {
+        Some(r) => crate::sip::msg::addr_uri(r),
+        None => remote_target.to_string(),
+    };
+    super::leg::uri_socket_addr(&uri).unwrap_or(fallback)
+}
 
 #[derive(Debug)]
 pub enum Dialog {

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::leg::{Cause, LegEvent, LegState, uri_socket_addr};
+use super::leg::{Cause, LegEvent, LegState};
 use crate::sip::endpoint::{ClientId, Endpoint, ServerId};
 use crate::sip::msg::{self, Method, Msg, RequestBuilder};
 use crate::sip::sdp::{self, Codec, Direction, LocalMedia, RemoteMedia};
@@ -290,11 +290,7 @@ impl InboundLeg {
 
     /// Where in-dialog requests go: the first route, else the remote target, else the source.
     fn next_hop(&self) -> SocketAddr {
-        let uri = match self.route_set.first() {
-            Some(r) => msg::addr_uri(r),
-            None => self.remote_target.clone(),
-        };
-        uri_socket_addr(&uri).unwrap_or(self.src)
+        super::dialog::next_hop(&self.route_set, &self.remote_target, self.src)
     }
 
     fn end(&mut self, cause: Cause, code: Option<u16>, reason: &str) {

@@ -578,11 +578,7 @@ impl OutboundLeg {
 
     /// Where in-dialog requests go: the first route, else the remote target, else the trunk.
     fn next_hop(&self) -> SocketAddr {
-        let uri = match self.route_set.first() {
-            Some(r) => msg::addr_uri(r),
-            None => self.remote_target.clone(),
-        };
-        uri_socket_addr(&uri).unwrap_or(self.dest)
+        super::dialog::next_hop(&self.route_set, &self.remote_target, self.dest)
     }
 
     fn end(&mut self, cause: Cause, code: Option<u16>, reason: &str) {
