@@ -4,7 +4,6 @@
 //! too many connections, idle connections): each closed and counted, never a panic.
 
 use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use boomerang::call::driver::{DriverConfig, LegId, Telephony};
@@ -16,89 +15,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 #[path = "common/sipp.rs"]
 mod sipp;
-use sipp::{DEADLINE, codec_keys, fixtures, free_port};
-
-/// SIPp over TCP. The shared harness waits for SIPp's UDP port; in TCP mode SIPp holds a TCP
-/// listening port instead, so this one waits for that. Killed by its PID when dropped.
-struct TcpSipp {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl TcpSipp {
-    /// `uas`: SIPp listens and answers; otherwise SIPp calls `remote`.
-    fn start(scenario: &str, remote: Option<SocketAddr>, extra: &[&str]) -> TcpSipp {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for _ in 0..5 {
-            let port = free_port();
-            let mport = free_port();
-            let mut cmd = Command::new("sipp");
-            cmd.current_dir(dir.path());
-            if let Some(r) = remote {
-                cmd.arg(r.to_string());
-            }
-            cmd.arg("-sf")
-                .arg(fixtures().join(scenario))
-                .args(["-t", "t1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-bind_local"])
-                .args(["-m", "1", "-timeout", "30s", "-nostdin"])
-                .args(["-p", &port.to_string(), "-mp", &mport.to_string()])
-                .args(extra)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let mut child = cmd.spawn().expect("sipp runs (apt-get install sip-tester)");
-            if remote.is_some() {
-                return TcpSipp {
-                    child,
-                    port,
-                    _dir: dir,
-                };
-            }
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(10) {
-                if StdTcpListener::bind(("127.0.0.1", port)).is_err() {
-                    return TcpSipp {
-                        child,
-                        port,
-                        _dir: dir,
-                    };
-                }
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("sipp did not start");
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    fn wait(&mut self) -> i32 {
-        let start = Instant::now();
-        while start.elapsed() < DEADLINE {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return st.code().unwrap_or(-1);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("sipp did not finish");
-    }
-}
-
-impl Drop for TcpSipp {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
+use sipp::{DEADLINE, Sipp, Transport, codec_keys, free_port};
 
 /// A listen address whose port is free for both UDP and TCP.
 fn listen_addr() -> SocketAddr {
@@ -120,7 +37,7 @@ async fn next(rx: &mut UnboundedReceiver<LegEvent>) -> LegEvent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbound_call_to_a_tcp_trunk() {
-    let mut sipp = TcpSipp::start("uas_answer.xml", None, &codec_keys(false));
+    let mut sipp = Sipp::start("uas_answer.xml", Transport::Tcp, None, &codec_keys(false));
     let tc = config::parse(
         &toml::from_str(&format!(
             "[[trunks]]\nname = \"tcp\"\naddress = \"{}\"\ntransport = \"tcp\"\n",
@@ -188,7 +105,7 @@ async fn sipp_sends_options_over_tcp_and_gets_200_on_its_connection() {
     let mut cfg = DriverConfig::loopback();
     cfg.listen = listen_addr();
     let (t, _task) = Telephony::start(cfg).await.expect("telephony");
-    let mut sipp = TcpSipp::start("uac_options.xml", Some(t.local_addr()), &[]);
+    let mut sipp = Sipp::start("uac_options.xml", Transport::Tcp, Some(t.local_addr()), &[]);
     assert_eq!(sipp.wait(), 0, "200 came back on SIPp's TCP connection");
     let (c, _, _) = t.counters().await.expect("counters");
     assert!(c.datagrams >= 1);
@@ -364,7 +281,7 @@ async fn unreachable_tcp_trunk_fails_over_at_once_not_after_timer_b() {
 async fn hold_and_resume_re_invites_arrive_over_tcp() {
     // SIPp sends its re-INVITEs (hold, resume) on the TCP connection: our server transactions
     // run over TCP and answer on that connection.
-    let mut sipp = TcpSipp::start("uas_hold.xml", None, &codec_keys(true));
+    let mut sipp = Sipp::start("uas_hold.xml", Transport::Tcp, None, &codec_keys(true));
     let tc = config::parse(
         &toml::from_str(&format!(
             "[[trunks]]\nname = \"tcp\"\naddress = \"{}\"\ntransport = \"tcp\"\n",
@@ -432,7 +349,7 @@ async fn tcp_call_setup_rate() {
     let calls_s = calls.to_string();
     let mut keys = codec_keys(false);
     keys.extend(["-m", &calls_s, "-timeout", "300s", "-max_recv_loops", "10000"]);
-    let mut sipp = TcpSipp::start("uas_answer.xml", None, &keys);
+    let mut sipp = Sipp::start("uas_answer.xml", Transport::Tcp, None, &keys);
     let tc = config::parse(
         &toml::from_str(&format!(
             "[[trunks]]\nname = \"tcp\"\naddress = \"{}\"\ntransport = \"tcp\"\n",

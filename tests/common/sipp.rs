@@ -2,7 +2,7 @@
 //! `sip-fixtures/` on a free loopback port, ended (by its PID) when dropped.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,38 +39,59 @@ pub struct Sipp {
     _dir: tempfile::TempDir,
 }
 
+/// How SIPp talks: over UDP or TCP (`-t t1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
 impl Sipp {
+    /// SIPp listening on a free port and playing `scenario` (a UAS), over UDP.
     pub fn uas(scenario: &str, extra: &[&str]) -> Sipp {
+        Sipp::start(scenario, Transport::Udp, None, extra)
+    }
+
+    /// SIPp playing `scenario` over `transport`: listening on a free port, and calling `remote`
+    /// when given (a UAC). A listening SIPp is ready when it holds its port.
+    pub fn start(scenario: &str, transport: Transport, remote: Option<SocketAddr>, extra: &[&str]) -> Sipp {
         let dir = tempfile::tempdir().expect("tempdir");
         for _ in 0..5 {
             let port = free_port();
             let mport = free_port();
             let mut cmd = Command::new("sipp");
-            cmd.current_dir(dir.path())
-                .arg("-sf")
+            cmd.current_dir(dir.path());
+            if let Some(r) = remote {
+                cmd.arg(r.to_string());
+            }
+            if transport == Transport::Tcp {
+                cmd.args(["-t", "t1"]);
+            }
+            cmd.arg("-sf")
                 .arg(fixtures().join(scenario))
-                .args([
-                    "-i",
-                    "127.0.0.1",
-                    "-mi",
-                    "127.0.0.1",
-                    "-bind_local",
-                    "-m",
-                    "1",
-                    "-timeout",
-                    "30s",
-                    "-nostdin",
-                ])
+                .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-bind_local"])
+                .args(["-m", "1", "-timeout", "30s", "-nostdin"])
                 .args(["-p", &port.to_string(), "-mp", &mport.to_string()])
                 .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped());
             let mut child = cmd.spawn().expect("sipp runs (apt-get install sip-tester)");
+            if remote.is_some() {
+                return Sipp {
+                    child,
+                    port,
+                    _dir: dir,
+                };
+            }
             // Ready when it holds its port (or gone if the port was taken meanwhile).
             let start = Instant::now();
             while start.elapsed() < Duration::from_secs(10) {
-                if UdpSocket::bind(("127.0.0.1", port)).is_err() {
+                let held = match transport {
+                    Transport::Udp => UdpSocket::bind(("127.0.0.1", port)).is_err(),
+                    Transport::Tcp => TcpListener::bind(("127.0.0.1", port)).is_err(),
+                };
+                if held {
                     return Sipp {
                         child,
                         port,
