@@ -1,7 +1,9 @@
 //! One inbound call leg's signalling, sans-IO: the UAS side of an INVITE dialog (RFC 3261 §12.1.1,
 //! §13.3): 100 and 180 at once, 200 with the SDP answer when the handler answers, the ACK that
 //! confirms it, CANCEL before the answer (200 + 487), BYE from either side, re-INVITE from the
-//! peer (hold/unhold), and a BYE when our 2xx is never ACKed (timer H).
+//! peer (hold/unhold), and a BYE when our 2xx is never ACKed (timer H). Session timers
+//! (RFC 4028) when the UAC asks for them: 422 below our Min-SE, the UAC refreshes, a session
+//! it stops refreshing is ended with BYE.
 //!
 //! It reports the same [`LegEvent`]s as an outbound leg: `answered`, `hold`, `hangup`.
 
@@ -13,6 +15,10 @@ use super::leg::{Cause, LegEvent, LegState};
 use crate::sip::endpoint::{ClientId, Endpoint, ServerId};
 use crate::sip::msg::{self, Method, Msg, RequestBuilder};
 use crate::sip::sdp::{self, Codec, Direction, LocalMedia, RemoteMedia};
+use crate::sip::session_timer::{SessionAction, SessionTimer, parse_session_expires};
+
+/// The smallest session interval we accept (RFC 4028 §5: at least 90 s).
+pub const MIN_SE: Duration = Duration::from_secs(90);
 
 /// How long an inbound call may ring unanswered before it is refused with 480.
 pub const INBOUND_RING_LIMIT: Duration = Duration::from_secs(120);
@@ -60,6 +66,9 @@ pub struct InboundLeg {
     held: bool,
     forced_cause: Option<Cause>,
     ring_deadline: Option<Instant>,
+    /// RFC 4028: the interval a UAC that supports session timers asked for; the UAC refreshes.
+    session_expires: Option<Duration>,
+    session: Option<SessionTimer>,
     number: String,
     caller: String,
     events: VecDeque<LegEvent>,
@@ -78,6 +87,30 @@ impl InboundLeg {
         rtp: SocketAddr,
     ) -> Result<InboundLeg, u16> {
         let local_tag = msg::token(10);
+        // RFC 4028 §9: a UAC that supports session timers and asks for an interval below our
+        // minimum gets 422 with ours; one that does not support them gets no timer (§7.1).
+        let supports_timer = invite
+            .header_list("supported")
+            .iter()
+            .chain(invite.header_list("require").iter())
+            .any(|o| o.eq_ignore_ascii_case("timer"));
+        let session_expires = invite
+            .header("session-expires")
+            .and_then(parse_session_expires)
+            .map(|(d, _)| d)
+            .filter(|_| supports_timer);
+        if session_expires.is_some_and(|d| d < MIN_SE) {
+            let bytes = msg::response_to(
+                invite,
+                422,
+                "Session Interval Too Small",
+                Some(&local_tag),
+                &[("Min-SE", MIN_SE.as_secs().to_string())],
+                None,
+            );
+            ep.respond(now, tx, 422, bytes);
+            return Err(422);
+        }
         let (remote_media, local_media, offer_in_2xx) = if invite.body.is_empty() {
             (None, LocalMedia::offer(rtp.ip(), rtp.port()), true)
         } else {
@@ -122,6 +155,8 @@ impl InboundLeg {
             held: false,
             forced_cause: None,
             ring_deadline: Some(now + INBOUND_RING_LIMIT),
+            session_expires,
+            session: None,
             number: uri_user(invite.request_uri()).unwrap_or("").to_string(),
             caller: uri_user(&invite.from.uri).unwrap_or("").to_string(),
             events: VecDeque::new(),
@@ -192,10 +227,33 @@ impl InboundLeg {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.answered { None } else { self.ring_deadline }
+        if self.answered {
+            self.session.as_ref().and_then(SessionTimer::poll_timeout)
+        } else {
+            self.ring_deadline
+        }
+    }
+
+    /// `Session-Expires` and `Require: timer` of our 2xx when the session has a timer.
+    fn session_headers(&self) -> Vec<(&'static str, String)> {
+        match self.session_expires {
+            Some(d) => vec![
+                ("Session-Expires", format!("{};refresher=uac", d.as_secs())),
+                ("Require", "timer".into()),
+            ],
+            None => Vec::new(),
+        }
     }
 
     pub fn handle_timeout(&mut self, now: Instant, ep: &mut Endpoint) {
+        if self.state == LegState::Confirmed
+            && let Some(SessionAction::Expire) = self.session.as_mut().and_then(|s| s.handle_timeout(now))
+        {
+            // The UAC did not refresh the session in time (RFC 4028 §10).
+            self.session = None;
+            self.hangup_for(now, ep, Cause::Timeout);
+            return;
+        }
         if let Some(t) = self.ring_deadline
             && now >= t
             && !self.answered
@@ -215,15 +273,18 @@ impl InboundLeg {
         self.answered = true;
         self.state = LegState::Confirmed;
         let body = self.local_media.to_bytes();
+        let mut headers = vec![
+            ("Contact", self.contact()),
+            ("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE".into()),
+        ];
+        headers.extend(self.session_headers());
+        self.session = self.session_expires.map(|d| SessionTimer::peer_refreshes(now, d));
         let bytes = msg::response_to(
             &self.invite,
             200,
             "OK",
             Some(&self.local_tag),
-            &[
-                ("Contact", self.contact()),
-                ("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS".into()),
-            ],
+            &headers,
             Some(("application/sdp", &body)),
         );
         ep.respond(now, self.invite_tx, 200, bytes);
@@ -306,6 +367,20 @@ impl InboundLeg {
         });
     }
 
+    /// A re-INVITE or UPDATE from the UAC refreshes the session (RFC 4028 §10), with the
+    /// interval it gives.
+    fn peer_refreshed(&mut self, now: Instant, m: &Msg) {
+        let value = m.header("session-expires");
+        if let Some((d, _)) = value.and_then(parse_session_expires)
+            && d >= MIN_SE
+        {
+            self.session_expires = Some(d);
+        }
+        if let Some(s) = self.session.as_mut() {
+            s.peer_refreshed(now, value);
+        }
+    }
+
     /// The ACK of our 2xx (passed up by the endpoint: it has its own branch).
     pub fn on_ack(&mut self, m: &Msg) {
         if !self.answered || self.acked || m.cseq != self.invite.cseq {
@@ -345,7 +420,8 @@ impl InboundLeg {
 
     /// A request with this leg's Call-ID (CANCEL, BYE, re-INVITE, ...).
     pub fn on_request(&mut self, now: Instant, ep: &mut Endpoint, tx: ServerId, m: &Msg) {
-        let tag = Some(self.local_tag.as_str());
+        let local_tag = self.local_tag.clone();
+        let tag = Some(local_tag.as_str());
         let reply = |ep: &mut Endpoint, code: u16, extra: &[(&str, String)], body: Option<(&str, &[u8])>| {
             let bytes = msg::response_to(m, code, msg::default_reason(code), tag, extra, body);
             ep.respond(now, tx, code, bytes);
@@ -401,19 +477,21 @@ impl InboundLeg {
                 answer.version = self.local_media.version;
                 let held = matches!(offer.direction, Direction::SendOnly | Direction::Inactive);
                 self.remote_media = Some(offer);
-                reply(
-                    ep,
-                    200,
-                    &[("Contact", self.contact())],
-                    Some(("application/sdp", &answer.to_bytes())),
-                );
+                self.peer_refreshed(now, m);
+                let mut headers = vec![("Contact", self.contact())];
+                headers.extend(self.session_headers());
+                reply(ep, 200, &headers, Some(("application/sdp", &answer.to_bytes())));
                 if held != self.held {
                     self.held = held;
                     self.events.push_back(LegEvent::Hold { held });
                 }
             }
             Some(Method::Invite) => reply(ep, 491, &[], None),
-            Some(Method::Options) | Some(Method::Info) | Some(Method::Update) => reply(ep, 200, &[], None),
+            Some(Method::Update) => {
+                self.peer_refreshed(now, m);
+                reply(ep, 200, &self.session_headers(), None);
+            }
+            Some(Method::Options) | Some(Method::Info) => reply(ep, 200, &[], None),
             _ => reply(
                 ep,
                 405,
@@ -499,6 +577,110 @@ mod tests {
         assert_eq!(bye.request_uri(), "sip:caller@127.0.0.1:5070");
         assert_eq!(bye.from.tag.as_deref(), Some(leg.local_tag.as_str()));
         assert_eq!(bye.to.tag.as_deref(), Some("c1"));
+    }
+
+    /// An INVITE asking for session timers (`Supported: timer`, `Session-Expires: secs`).
+    fn timer_invite(secs: u64) -> Vec<u8> {
+        RequestBuilder::new(&Method::Invite, "sip:3000@127.0.0.1:5060")
+            .header("Via", "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKst")
+            .header("Max-Forwards", 70)
+            .header("From", "<sip:caller@127.0.0.1:5070>;tag=c1")
+            .header("To", "<sip:3000@127.0.0.1:5060>")
+            .header("Call-ID", "in-st")
+            .header("CSeq", "1 INVITE")
+            .header("Contact", "<sip:caller@127.0.0.1:5070>")
+            .header("Supported", "timer, 100rel")
+            .header("Session-Expires", secs)
+            .body(Some("application/sdp"), OFFER.as_bytes())
+    }
+
+    fn accept_invite(ep: &mut Endpoint, now: Instant, bytes: &[u8]) -> Result<InboundLeg, u16> {
+        ep.handle_datagram(now, "127.0.0.1:5070".parse().expect("addr"), bytes);
+        let Some(EndpointEvent::Request { tx, msg, src }) = ep.poll_event() else {
+            panic!("INVITE event")
+        };
+        InboundLeg::accept(
+            now,
+            ep,
+            "127.0.0.1:5060".parse().expect("addr"),
+            tx,
+            &msg,
+            src,
+            "127.0.0.1:20000".parse().expect("addr"),
+        )
+    }
+
+    /// An in-dialog request from the caller to the leg.
+    fn from_caller(
+        ep: &mut Endpoint,
+        leg: &mut InboundLeg,
+        now: Instant,
+        method: Method,
+        cseq: u32,
+        se: u64,
+    ) {
+        let req = RequestBuilder::new(&method, "sip:boomerang@127.0.0.1:5060")
+            .header("Via", format!("SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKr{cseq}"))
+            .header("Max-Forwards", 70)
+            .header("From", "<sip:caller@127.0.0.1:5070>;tag=c1")
+            .header("To", format!("<sip:3000@127.0.0.1:5060>;tag={}", leg.local_tag))
+            .header("Call-ID", "in-st")
+            .header("CSeq", format!("{cseq} {method}"))
+            .header("Session-Expires", format!("{se};refresher=uac"))
+            .finish();
+        ep.handle_datagram(now, "127.0.0.1:5070".parse().expect("addr"), &req);
+        let Some(EndpointEvent::Request { tx, msg, .. }) = ep.poll_event() else {
+            panic!("request event")
+        };
+        leg.on_request(now, ep, tx, &msg);
+    }
+
+    #[test]
+    fn session_timer_below_our_min_se_gets_422() {
+        let now = Instant::now();
+        let mut ep = Endpoint::new(Timers::default());
+        assert_eq!(accept_invite(&mut ep, now, &timer_invite(30)).err(), Some(422));
+        let resp = sent(&mut ep).pop().expect("422");
+        assert_eq!(resp.code(), Some(422));
+        assert_eq!(resp.header("min-se"), Some("90"));
+    }
+
+    #[test]
+    fn session_timer_the_caller_refreshes_and_a_silent_caller_gets_bye() {
+        let now = Instant::now();
+        let mut ep = Endpoint::new(Timers::default());
+        let mut leg = accept_invite(&mut ep, now, &timer_invite(120)).expect("accepted");
+        sent(&mut ep);
+        leg.answer(now, &mut ep);
+        let ok = sent(&mut ep).pop().expect("200");
+        assert_eq!(ok.header("session-expires"), Some("120;refresher=uac"));
+        assert!(ok.header_list("require").iter().any(|o| o == "timer"), "{ok:?}");
+        // Expiry minus the §10 margin (min(32 s, 120/3)): 88 s without a refresh.
+        assert_eq!(leg.poll_timeout(), Some(now + Duration::from_secs(88)));
+        // The caller refreshes with UPDATE at 60 s: the session runs to 148 s.
+        let t1 = now + Duration::from_secs(60);
+        from_caller(&mut ep, &mut leg, t1, Method::Update, 2, 120);
+        let ok = sent(&mut ep).pop().expect("200 to UPDATE");
+        assert_eq!(ok.code(), Some(200));
+        assert_eq!(ok.header("session-expires"), Some("120;refresher=uac"));
+        leg.handle_timeout(now + Duration::from_secs(89), &mut ep);
+        assert!(sent(&mut ep).is_empty(), "refreshed: no BYE at 89 s");
+        assert_eq!(leg.poll_timeout(), Some(t1 + Duration::from_secs(88)));
+        // Then silence: BYE, the leg ends as a timeout.
+        leg.handle_timeout(t1 + Duration::from_secs(88), &mut ep);
+        let bye = sent(&mut ep).pop().expect("BYE");
+        assert_eq!(bye.method(), Some(&Method::Bye));
+        assert_eq!(leg.poll_timeout(), None);
+    }
+
+    #[test]
+    fn no_session_timer_for_a_caller_that_does_not_support_it() {
+        let (mut ep, mut leg, now) = start();
+        sent(&mut ep);
+        leg.answer(now, &mut ep);
+        let ok = sent(&mut ep).pop().expect("200");
+        assert_eq!(ok.header("session-expires"), None);
+        assert_eq!(leg.poll_timeout(), None);
     }
 
     #[test]

@@ -94,6 +94,17 @@ impl SessionTimer {
         })
     }
 
+    /// The timer of a dialog we answered (we are the UAS) whose UAC refreshes: expires
+    /// without a refresh within `interval` (minus the §10 margin).
+    pub fn peer_refreshes(now: Instant, interval: Duration) -> SessionTimer {
+        SessionTimer {
+            interval,
+            refresher: Refresher::Peer,
+            since: now,
+            refreshing: false,
+        }
+    }
+
     pub fn interval(&self) -> Duration {
         self.interval
     }
