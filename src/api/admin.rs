@@ -41,6 +41,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// For the operator routes outside the seed's admin API (test calls, telephony status):
+/// open while no users are configured (a development set-up), else as [`authorize`].
+#[allow(clippy::result_large_err)]
+pub(crate) fn authorize_if_users(app: &AppState, headers: &HeaderMap, need: Need) -> Result<(), Response> {
+    if app.callbacks.config().users.is_empty() {
+        return Ok(());
+    }
+    authorize(app, headers, need).map(|_| ())
+}
+
 /// The authenticated user, or the 401/403 response.
 #[allow(clippy::result_large_err)]
 pub(crate) fn authorize<'a>(

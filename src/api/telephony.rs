@@ -13,9 +13,7 @@ use super::response::{json as json_response, plain};
 /// trunk's keepalive and registration state, the live legs and RTP ports, and the counters of
 /// what was dropped or refused (malformed SIP, unknown methods, 481s, framing faults...).
 pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    if !app.callbacks.config().users.is_empty()
-        && let Err(refused) = super::admin::authorize(&app, &headers, super::admin::Need::Read)
-    {
+    if let Err(refused) = super::admin::authorize_if_users(&app, &headers, super::admin::Need::Read) {
         return refused;
     }
     let Some(tel) = app.telephony.clone() else {
