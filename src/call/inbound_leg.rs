@@ -525,21 +525,7 @@ mod tests {
     fn start() -> (Endpoint, InboundLeg, Instant) {
         let now = Instant::now();
         let mut ep = Endpoint::new(Timers::default());
-        let src: SocketAddr = "127.0.0.1:5070".parse().expect("addr");
-        ep.handle_datagram(now, src, &invite("z9hG4bKi1"));
-        let Some(EndpointEvent::Request { tx, msg, src }) = ep.poll_event() else {
-            panic!("INVITE event")
-        };
-        let leg = InboundLeg::accept(
-            now,
-            &mut ep,
-            "127.0.0.1:5060".parse().expect("addr"),
-            tx,
-            &msg,
-            src,
-            "127.0.0.1:20000".parse().expect("addr"),
-        )
-        .expect("accepted");
+        let leg = accept_invite(&mut ep, now, &invite("z9hG4bKi1")).expect("accepted");
         (ep, leg, now)
     }
 

@@ -953,6 +953,18 @@ mod tests {
     }
 
     impl Peer {
+        /// The far end answers `inv`: 200 with its tag `r1`, `headers` and the SDP answer.
+        fn answer(&mut self, inv: &Msg, headers: &[(&str, String)]) {
+            self.deliver(&response_to(
+                inv,
+                200,
+                "OK",
+                Some("r1"),
+                headers,
+                Some(("application/sdp", ANSWER_SDP)),
+            ));
+        }
+
         /// Feed a response from the far end through the endpoint into the leg.
         fn deliver(&mut self, bytes: &[u8]) {
             self.ep
@@ -1137,14 +1149,7 @@ mod tests {
     #[test]
     fn forged_tags_get_481() {
         let (mut p, inv) = start();
-        p.deliver(&response_to(
-            &inv,
-            200,
-            "OK",
-            Some("r1"),
-            &[],
-            Some(("application/sdp", ANSWER_SDP)),
-        ));
+        p.answer(&inv, &[]);
         p.sent();
         let bye = RequestBuilder::new(&Method::Bye, "sip:boomerang@127.0.0.1:5060")
             .header("Via", "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKbye2")
@@ -1205,14 +1210,7 @@ mod tests {
         // The PRACK's 200 changes nothing; the call is answered as usual.
         p.deliver(&response_to(prack, 200, "OK", Some("r1"), &[], None));
         assert!(!p.leg.is_ended());
-        p.deliver(&response_to(
-            &inv,
-            200,
-            "OK",
-            Some("r1"),
-            &[],
-            Some(("application/sdp", ANSWER_SDP)),
-        ));
+        p.answer(&inv, &[]);
         assert!(p.events().iter().any(|e| matches!(e, LegEvent::Answered { .. })));
         // A non-reliable 180 gets no PRACK.
         let (mut q, inv) = start();
@@ -1307,14 +1305,7 @@ mod tests {
     fn session_timer_refresh_by_reinvite_when_update_is_not_allowed_and_bye_on_expiry() {
         // We refresh; the peer does not allow UPDATE: re-INVITE, and its 2xx is ACKed.
         let (mut p, inv) = start_with(timer_opts());
-        p.deliver(&response_to(
-            &inv,
-            200,
-            "OK",
-            Some("r1"),
-            &[("Session-Expires", "120".into())],
-            Some(("application/sdp", ANSWER_SDP)),
-        ));
+        p.answer(&inv, &[("Session-Expires", "120".into())]);
         p.sent();
         p.now += Duration::from_secs(60);
         p.leg.handle_timeout(p.now, &mut p.ep);
@@ -1371,14 +1362,7 @@ mod tests {
     #[test]
     fn in_dialog_request_with_an_old_cseq_gets_500_and_is_counted() {
         let (mut p, inv) = start();
-        p.deliver(&response_to(
-            &inv,
-            200,
-            "OK",
-            Some("r1"),
-            &[],
-            Some(("application/sdp", ANSWER_SDP)),
-        ));
+        p.answer(&inv, &[]);
         p.sent();
         let (tag, call_id) = (p.leg.local_tag().to_string(), p.leg.call_id().to_string());
         let req = |method: &Method, cseq: u32, branch: &str| {
