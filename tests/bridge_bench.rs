@@ -26,7 +26,8 @@
 //!
 //! Parameters (env): `PAIRS` (2000), `RTP_SECONDS` (30), `PCMA_PERCENT` (25: share of pairs whose
 //! second leg is PCMA), `WORKERS` (2), `GEN_SOCKETS` (256), `DIAL_CONCURRENCY` (200),
-//! `TICK_US` (1000; 0 = wake for every packet).
+//! `TICK_US` (1000; 0 = wake for every packet), `RELAY_THREADS` (2: Boomerang's relay engine
+//! threads, named `boom-relay`, counted as Boomerang; 0 = relay in the legs' tasks).
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -58,6 +59,8 @@ struct BenchConfig {
     seconds: usize,
     pcma_percent: usize,
     workers: usize,
+    /// Threads of Boomerang's RTP relay engine (0: relay in the legs' tasks).
+    relay_threads: usize,
     gen_sockets: usize,
     dial_concurrency: usize,
     /// Slot of the sender's timer wheel, µs (0: one wake per packet).
@@ -281,7 +284,7 @@ fn cpu_by_group(a: &CpuSnap, b: &CpuSnap) -> Vec<(String, f64, f64)> {
     let mut groups: HashMap<String, (f64, f64)> = HashMap::new();
     for (tid, (comm, ns, wait)) in b {
         let (before, wait_before) = a.get(tid).map(|x| (x.1, x.2)).unwrap_or((0, 0));
-        let g = if comm.starts_with("boom-w") {
+        let g = if comm.starts_with("boom-w") || comm.starts_with("boom-relay") {
             "boomerang"
         } else if comm.starts_with("gen-tx") {
             "gen-tx"
@@ -700,6 +703,8 @@ struct Report {
     boomerang_rx: u64,
     boomerang_relayed: u64,
     boomerang_tx: u64,
+    /// Of `boomerang_rx`, the datagrams Boomerang's relay engine threads received.
+    engine_rx: u64,
     live_legs: usize,
     live_ports: usize,
     hangups: usize,
@@ -735,7 +740,9 @@ fn run_bench(cfg: &BenchConfig) -> Report {
         .expect("runtime");
     let setup_start = Instant::now();
     let (tel, legs) = rt.block_on(async {
-        let (tel, _task) = Telephony::start(DriverConfig::loopback())
+        let mut dc = DriverConfig::loopback();
+        dc.relay_threads = cfg.relay_threads;
+        let (tel, _task) = Telephony::start(dc)
             .await
             .expect("telephony");
         let sem = Arc::new(Semaphore::new(cfg.dial_concurrency.max(1)));
@@ -917,6 +924,7 @@ fn run_bench(cfg: &BenchConfig) -> Report {
         .count();
 
     // Teardown: relay counters, hang up every leg, wait for every hangup, check the driver.
+    let engine_rx = tel.relay_engine_received();
     let (b_rx, b_relayed, b_tx, hangups, counters) = rt.block_on(async {
         let (mut rx, mut relayed, mut tx) = (0, 0, 0);
         for (leg, _) in legs.iter().flatten() {
@@ -984,7 +992,7 @@ fn run_bench(cfg: &BenchConfig) -> Report {
         "relayed back: received {received} ({lost} lost = {:.4}%, {undecodable} undecodable, {wrong_pt} wrong pt, {unknown} unknown source, {reordered} reordered; {streams_short} streams short)",
         lost as f64 * 100.0 / sent.sent.max(1) as f64
     );
-    println!("boomerang media counters: rx {b_rx}, relayed {b_relayed}, tx {b_tx}");
+    println!("boomerang media counters: rx {b_rx} ({engine_rx} by the relay engine), relayed {b_relayed}, tx {b_tx}");
     println!("relay delay (arrival - real send time): {}", relay.summary());
     println!(
         "deviation from the ideal schedule (arrival - ideal send time): {}",
@@ -1031,6 +1039,7 @@ fn run_bench(cfg: &BenchConfig) -> Report {
         boomerang_rx: b_rx,
         boomerang_relayed: b_relayed,
         boomerang_tx: b_tx,
+        engine_rx,
         live_legs,
         live_ports,
         hangups,
@@ -1046,15 +1055,13 @@ fn check_clean(r: &Report, pairs: usize) {
     assert_eq!(r.parse_errors, 0, "no SIP parse errors");
 }
 
-/// Smoke-sized run of the harness (CI): 20 bridged pairs, 2 s of RTP both ways, a quarter of the
-/// pairs transcoded. Asserts the relay path works end to end, not its timing.
-#[test]
-fn bridged_pairs_relay_rtp_both_ways_smoke() {
+fn smoke(relay_threads: usize) -> Report {
     let cfg = BenchConfig {
         pairs: 20,
         seconds: 2,
         pcma_percent: 25,
         workers: 2,
+        relay_threads,
         gen_sockets: 4,
         dial_concurrency: 20,
         tick_us: 1000,
@@ -1078,6 +1085,29 @@ fn bridged_pairs_relay_rtp_both_ways_smoke() {
     );
     assert!(r.boomerang_rx >= r.received && r.boomerang_relayed >= r.received);
     assert!(r.boomerang_tx >= r.received);
+    r
+}
+
+/// Smoke-sized run of the harness (CI): 20 bridged pairs, 2 s of RTP both ways, a quarter of the
+/// pairs transcoded, relayed by the legs' own tasks (no relay engine). Asserts the relay path
+/// works end to end, not its timing.
+#[test]
+fn bridged_pairs_relay_rtp_both_ways_in_leg_tasks_smoke() {
+    let r = smoke(0);
+    assert_eq!(r.engine_rx, 0, "no relay engine");
+}
+
+/// The same through the relay engine (the default): the bridged legs' sockets are handed to its
+/// threads, which relay (nearly) everything.
+#[test]
+fn bridged_pairs_relay_rtp_both_ways_smoke() {
+    let r = smoke(2);
+    assert!(
+        r.engine_rx * 10 >= r.boomerang_rx * 9,
+        "the relay engine received {} of {} datagrams",
+        r.engine_rx,
+        r.boomerang_rx
+    );
 }
 
 #[test]
@@ -1088,6 +1118,7 @@ fn concurrent_bridged_calls_with_rtp() {
         seconds: env_or("RTP_SECONDS", 30),
         pcma_percent: env_or("PCMA_PERCENT", 25).min(100),
         workers: env_or("WORKERS", 2).max(1),
+        relay_threads: env_or("RELAY_THREADS", 2),
         gen_sockets: env_or("GEN_SOCKETS", 256),
         dial_concurrency: env_or("DIAL_CONCURRENCY", 200),
         tick_us: env_or("TICK_US", 1000),

@@ -22,7 +22,7 @@ use super::dtmf_collect::{CollectSpec, Collected};
 use super::inbound::{self, IncomingCall};
 use super::leg::{Cause, DialSpec, LegEvent, OutboundLeg};
 pub use super::media_task::MediaStats;
-use super::media_task::{Internal, MediaTask, RtpCmd, rtp_task};
+use super::media_task::{Internal, MediaEnv, MediaTask, RtpCmd, rtp_task};
 use super::registrar::Registrar;
 use crate::sip::endpoint::{Counters, Endpoint, EndpointEvent};
 use crate::sip::msg::{self, Method};
@@ -57,6 +57,9 @@ pub struct DriverConfig {
     /// Trunks, for the per-trunk signalling options of calls to their next hop (transport,
     /// 100rel, session timers).
     pub trunks: Vec<crate::sip::config::Trunk>,
+    /// Threads of the RTP relay engine that relays bridged legs' audio ([`super::relay`]);
+    /// 0: each leg's task relays what it receives.
+    pub relay_threads: usize,
 }
 
 impl DriverConfig {
@@ -72,6 +75,7 @@ impl DriverConfig {
             route_points: Vec::new(),
             tcp: crate::sip::tcp::TcpConfig::default(),
             trunks: Vec::new(),
+            relay_threads: 2,
         }
     }
 }
@@ -152,6 +156,7 @@ pub struct Telephony {
     incoming: Arc<std::sync::Mutex<Option<mpsc::Receiver<IncomingCall>>>>,
     /// Trunk states, written by the trunk upkeep task ([`super::trunks`]).
     trunk_states: Arc<tokio::sync::watch::Sender<super::trunks::TrunkStates>>,
+    relay: Option<Arc<super::relay::RelayEngine>>,
 }
 
 impl Telephony {
@@ -162,7 +167,8 @@ impl Telephony {
         let (tx, rx) = mpsc::channel(1024);
         let tcp = crate::sip::tcp::TcpTransport::listen(local, cfg.tcp).await;
         let (in_tx, in_rx) = mpsc::channel(inbound::QUEUE);
-        let task = tokio::spawn(run(cfg, sock, local, rx, in_tx, tcp));
+        let relay = (cfg.relay_threads > 0).then(|| Arc::new(super::relay::RelayEngine::new(cfg.relay_threads)));
+        let task = tokio::spawn(run(cfg, sock, local, rx, in_tx, tcp, relay.clone()));
         let incoming = Arc::new(std::sync::Mutex::new(Some(in_rx)));
         let trunk_states = Arc::new(tokio::sync::watch::Sender::new(Default::default()));
         Ok((
@@ -171,9 +177,15 @@ impl Telephony {
                 local,
                 incoming,
                 trunk_states,
+                relay,
             },
             task,
         ))
+    }
+
+    /// RTP datagrams the relay engine's threads received (bridged legs' audio they relayed).
+    pub fn relay_engine_received(&self) -> u64 {
+        self.relay.as_ref().map_or(0, |r| r.received())
     }
 
     /// The stream of inbound calls on route points (taken once; later calls get `None`).
@@ -495,6 +507,7 @@ async fn run(
     mut rx: mpsc::Receiver<Command>,
     incoming: mpsc::Sender<IncomingCall>,
     mut tcp: crate::sip::tcp::TcpTransport,
+    relay: Option<Arc<super::relay::RelayEngine>>,
 ) {
     let mut ep = Endpoint::new(cfg.timers);
     let mut legs: HashMap<LegId, LegSlot> = HashMap::new();
@@ -510,6 +523,12 @@ async fn run(
     let registrations = cfg.registrations.clone();
     let mut buf = vec![0u8; 65_536];
     let origin = Instant::now();
+    let media = MediaEnv {
+        int_tx: int_tx.clone(),
+        origin,
+        no_rtp_timeout: cfg.no_rtp_timeout,
+        relay,
+    };
     let mut pending_options: HashMap<crate::sip::endpoint::ClientId, oneshot::Sender<Option<u16>>> =
         HashMap::new();
     let mut pending_requests: HashMap<
@@ -538,7 +557,7 @@ async fn run(
                 let now = Instant::now();
                 match cmd {
                     Command::Dial(d, reply) => {
-                        let r = dial(now, &mut ep, local, &cfg, &mut ports, &int_tx, origin, next_leg, d);
+                        let r = dial(now, &mut ep, local, &cfg, &mut ports, &media, next_leg, d);
                         match r {
                             Ok((slot, erx)) => {
                                 let id = LegId(next_leg);
@@ -667,9 +686,7 @@ async fn run(
                             local,
                             route_points: &cfg.route_points,
                             ports: &mut ports,
-                            int_tx: &int_tx,
-                            origin,
-                            no_rtp_timeout: cfg.no_rtp_timeout,
+                            media: &media,
                             incoming: &incoming,
                         };
                         if let Some((id, slot)) = inbound::on_invite(ctx, &mut ep, tx, &msg, src, next_leg) {
@@ -813,8 +830,7 @@ fn dial(
     local: SocketAddr,
     _cfg: &DriverConfig,
     ports: &mut Ports,
-    int_tx: &mpsc::UnboundedSender<Internal>,
-    origin: Instant,
+    media: &MediaEnv,
     id: u64,
     d: Dial,
 ) -> Result<(LegSlot, mpsc::UnboundedReceiver<LegEvent>), DriverError> {
@@ -848,10 +864,8 @@ fn dial(
         LegId(id),
         std_sock,
         rtcp_sock,
-        int_tx,
         etx.clone(),
-        origin,
-        _cfg.no_rtp_timeout,
+        media,
     ) {
         Ok(r) => r,
         Err(e) => {
@@ -875,13 +889,10 @@ pub(crate) fn spawn_media(
     id: LegId,
     rtp: std::net::UdpSocket,
     rtcp: Option<std::net::UdpSocket>,
-    int_tx: &mpsc::UnboundedSender<Internal>,
     events: mpsc::UnboundedSender<LegEvent>,
-    origin: Instant,
-    no_rtp_timeout: Duration,
+    media: &MediaEnv,
 ) -> std::io::Result<mpsc::UnboundedSender<RtpCmd>> {
     rtp.set_nonblocking(true)?;
-    let sock = UdpSocket::from_std(rtp)?;
     let rtcp = rtcp.and_then(|r| {
         r.set_nonblocking(true).ok()?;
         UdpSocket::from_std(r).ok()
@@ -889,13 +900,14 @@ pub(crate) fn spawn_media(
     let (rtx, rrx) = mpsc::unbounded_channel();
     tokio::spawn(rtp_task(MediaTask {
         id,
-        sock,
+        sock: rtp,
         rtcp,
         rx: rrx,
-        int_tx: int_tx.clone(),
+        int_tx: media.int_tx.clone(),
         events,
-        origin,
-        no_rtp_timeout,
+        origin: media.origin,
+        no_rtp_timeout: media.no_rtp_timeout,
+        relay: media.relay.clone(),
     }));
     Ok(rtx)
 }

@@ -4,7 +4,7 @@
 //! any other number gets 404, and 480 when nobody takes calls or the queue is full.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 
@@ -12,7 +12,7 @@ use super::dialog::Dialog;
 use super::driver::{LegId, LegSlot, Ports, spawn_media};
 use super::inbound_leg::{InboundLeg, uri_user};
 use super::leg::LegEvent;
-use super::media_task::Internal;
+use super::media_task::MediaEnv;
 use crate::sip::endpoint::{Endpoint, ServerId};
 use crate::sip::msg::{self, Msg};
 
@@ -36,9 +36,7 @@ pub(crate) struct Ctx<'a> {
     pub local: SocketAddr,
     pub route_points: &'a [String],
     pub ports: &'a mut Ports,
-    pub int_tx: &'a mpsc::UnboundedSender<Internal>,
-    pub origin: Instant,
-    pub no_rtp_timeout: Duration,
+    pub media: &'a MediaEnv,
     pub incoming: &'a mpsc::Sender<IncomingCall>,
 }
 
@@ -100,7 +98,7 @@ pub(crate) fn on_invite(
     };
     let (etx, erx) = mpsc::unbounded_channel();
     let id = LegId(id);
-    let rtx = match spawn_media(id, rtp, rtcp, c.int_tx, etx.clone(), c.origin, c.no_rtp_timeout) {
+    let rtx = match spawn_media(id, rtp, rtcp, etx.clone(), c.media) {
         Ok(r) => r,
         Err(_) => {
             let mut leg = leg;

@@ -10,8 +10,15 @@
 //! and sends it on B's socket itself: no channel message, no wake-up of B's task, no allocation.
 //! B's own task sends its treatments and RTCP through the same session, so sequence numbers and
 //! sender-report counts stay consistent.
+//!
+//! While a leg is bridged and nothing needs its received audio here (no CPD listening, no
+//! digits being collected), its task hands the receiving side of its RTP socket to the relay
+//! engine ([`super::relay`]), whose threads do the same per-datagram work
+//! ([`LegTx::receive`]) at the cost of one `recvfrom` and one `sendto` per packet.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -19,15 +26,16 @@ use boomerang_media::Time;
 use boomerang_media::cpd::{Cpd, CpdParams};
 use boomerang_media::dtmf::{DtmfEvent, DtmfReceiver};
 use boomerang_media::g711::Law;
-use boomerang_media::rtp::{MediaKind, RtpSession, SessionConfig, SessionEvent, looks_like_rtcp};
+use boomerang_media::rtp::{MediaKind, RtpHeader, RtpSession, SessionConfig, SessionEvent, looks_like_rtcp};
 use boomerang_media::treatment::{PlayMode, Player, Treatment};
 use serde::Serialize;
-use tokio::net::UdpSocket;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot};
 
 use super::driver::LegId;
 use super::dtmf_collect::{CollectSpec, Collected, Collector, InbandDetector};
 use super::leg::LegEvent;
+use super::relay::{Handoff, RelayEngine, RelayedEvent};
 
 /// Media counters, RTCP figures and received audio of a leg.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -102,7 +110,7 @@ const MAX_TYPE_AHEAD: usize = 32;
 /// Datagrams read per wake-up of the task before it looks at its commands and timers again.
 const MAX_DRAIN: usize = 16;
 
-fn media_time(origin: Instant, now: Instant) -> Time {
+pub(crate) fn media_time(origin: Instant, now: Instant) -> Time {
     Time::from_micros(now.saturating_duration_since(origin).as_micros() as u64)
 }
 
@@ -134,15 +142,48 @@ fn cpd_result(cpd: &Cpd) -> serde_json::Map<String, serde_json::Value> {
     }
 }
 
+/// What every leg's media task shares: the telephony task's channel, the media clock's origin,
+/// the no-RTP timeout and the relay engine (`None`: bridged legs relay in their own tasks).
+pub(crate) struct MediaEnv {
+    pub int_tx: mpsc::UnboundedSender<Internal>,
+    pub origin: Instant,
+    pub no_rtp_timeout: Duration,
+    pub relay: Option<Arc<RelayEngine>>,
+}
+
 pub(crate) struct MediaTask {
     pub id: LegId,
+    /// Non-blocking.
     pub sock: UdpSocket,
-    pub rtcp: Option<UdpSocket>,
+    pub rtcp: Option<tokio::net::UdpSocket>,
     pub rx: mpsc::UnboundedReceiver<RtpCmd>,
     pub int_tx: mpsc::UnboundedSender<Internal>,
     pub events: mpsc::UnboundedSender<LegEvent>,
     pub origin: Instant,
     pub no_rtp_timeout: Duration,
+    pub relay: Option<Arc<RelayEngine>>,
+}
+
+/// The RTP socket as the task's reactor sees it (registered only while the task reads it).
+struct RtpFd(Arc<UdpSocket>);
+
+impl AsRawFd for RtpFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// What a received datagram leaves for the leg's own task, once [`LegTx::receive`] did the
+/// statistics, latching, recording and relaying.
+pub(crate) enum Received<'a> {
+    /// Dropped by the RTP session, comfort noise, or no session yet.
+    Nothing,
+    /// RTCP on the RTP port (rtcp-mux), already handled.
+    Rtcp,
+    /// Audio in the leg's law.
+    Audio(&'a [u8], Law),
+    /// An RFC 4733 packet.
+    Event { header: RtpHeader, payload: &'a [u8] },
 }
 
 /// The sending side of a leg, shared by its own task (treatments, RTCP, and the reception side
@@ -150,6 +191,8 @@ pub(crate) struct MediaTask {
 /// straight onto this leg's socket. The lock is held for one packet's stamping and send.
 pub(crate) struct LegTx {
     state: Mutex<TxState>,
+    /// Received audio packets relayed to the bridged leg.
+    relayed_rx: AtomicU64,
 }
 
 struct TxState {
@@ -167,6 +210,15 @@ struct TxState {
     relay_send_errors: u64,
     /// The peer holds the call: nothing is sent to it.
     held: bool,
+    /// The receiving side (written by whoever reads the socket: the task or a relay worker).
+    latched: Option<SocketAddr>,
+    last_rx: Instant,
+    rx_packets: u64,
+    rx_events: u64,
+    rtcp_received: u64,
+    /// Record received audio even while bridged (set once stats are read while bridged).
+    record: bool,
+    received: Vec<u8>,
 }
 
 impl LegTx {
@@ -182,7 +234,79 @@ impl LegTx {
                 relayed_events: 0,
                 relay_send_errors: 0,
                 held: false,
+                latched: None,
+                last_rx: Instant::now(),
+                rx_packets: 0,
+                rx_events: 0,
+                rtcp_received: 0,
+                record: false,
+                received: Vec::new(),
             }),
+            relayed_rx: AtomicU64::new(0),
+        }
+    }
+
+    /// One datagram received on this leg's socket from `src`: RTCP (rtcp-mux) or RTP through
+    /// the session (validation, statistics), symmetric-RTP latching, recording (unless bridged
+    /// and nobody asked), and relay of audio and telephone events to the bridged `peer`.
+    pub(crate) fn receive<'a>(
+        &self,
+        now_i: Instant,
+        now_m: Time,
+        src: SocketAddr,
+        data: &'a [u8],
+        peer: Option<&LegTx>,
+        scratch: &mut [u8],
+        out: &mut [u8],
+    ) -> Received<'a> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let Some(sess) = st.session.as_mut() else {
+            return Received::Nothing;
+        };
+        if looks_like_rtcp(data) {
+            if sess.handle_rtcp(now_m, data).is_ok() {
+                st.rtcp_received += 1;
+            }
+            return Received::Rtcp;
+        }
+        let Ok(inc) = sess.handle_rtp(now_m, data) else {
+            return Received::Nothing;
+        };
+        if st.latched != Some(src) {
+            // Symmetric RTP: send where the peer's packets really come from.
+            st.remote = Some(src);
+            st.latched = Some(src);
+        }
+        let law = st.law;
+        st.last_rx = now_i;
+        st.rx_packets += 1;
+        let payload = inc.packet.payload;
+        match inc.kind {
+            MediaKind::Audio => {
+                if peer.is_none() || st.record {
+                    let room = MAX_RECORDED.saturating_sub(st.received.len());
+                    st.received.extend_from_slice(payload.get(..payload.len().min(room)).unwrap_or(&[]));
+                }
+                // Never hold our lock while taking the peer's (it may be relaying to us).
+                drop(guard);
+                if let Some(p) = peer
+                    && p.relay_audio(now_m, payload, law, scratch, out)
+                {
+                    self.relayed_rx.fetch_add(1, Ordering::Relaxed);
+                }
+                Received::Audio(payload, law)
+            }
+            MediaKind::TelephoneEvent => {
+                st.rx_events += 1;
+                drop(guard);
+                let header = inc.packet.header;
+                if let Some(p) = peer {
+                    p.relay_event(now_m, header.timestamp, header.marker, payload, out);
+                }
+                Received::Event { header, payload }
+            }
+            MediaKind::ComfortNoise => Received::Nothing,
         }
     }
 
@@ -216,7 +340,7 @@ impl LegTx {
             return false;
         };
         let Some(b) = out.get(..n) else { return false };
-        if sock.try_send_to(b, dest).is_ok() {
+        if sock.send_to(b, dest).is_ok() {
             st.relayed_tx += 1;
             true
         } else {
@@ -248,7 +372,7 @@ impl LegTx {
         if let Ok(n) = sess.write_telephone_event(now, ts, marker, payload, out)
             && let Some(b) = out.get(..n)
         {
-            if sock.try_send_to(b, dest).is_ok() {
+            if sock.send_to(b, dest).is_ok() {
                 st.relayed_events += 1;
             } else {
                 st.relay_send_errors += 1;
@@ -267,18 +391,24 @@ pub(crate) async fn rtp_task(t: MediaTask) {
         events,
         origin,
         no_rtp_timeout,
+        relay,
     } = t;
     let sock = Arc::new(sock);
     let me = Arc::new(LegTx::new(sock.clone()));
+    // The task reads the socket while `afd` is set; otherwise a relay worker does.
+    let mut afd = match watch(&sock) {
+        Ok(a) => Some(a),
+        Err(_) => {
+            let _ = int_tx.send(Internal::MediaTimeout(id));
+            return;
+        }
+    };
+    let (relayed_tx, mut relayed_rx) = mpsc::unbounded_channel::<RelayedEvent>();
     let mut law = Law::Ulaw;
     let mut rtcp_remote: Option<SocketAddr> = None;
-    let mut latched = false;
     let mut player: Option<Player> = None;
     let mut peer: Option<Arc<LegTx>> = None;
-    // A bridged leg records received audio only once its stats were read while bridged.
-    let mut record_bridged = false;
     let mut stats = MediaStats::default();
-    let mut last_rx = Instant::now();
     let mut answered = false;
     let mut held = false;
     let mut dtmf_rx = DtmfReceiver::new(8000, Duration::from_millis(300));
@@ -333,6 +463,12 @@ pub(crate) async fn rtp_task(t: MediaTask) {
                 None => std::future::pending().await,
             }
         };
+        let rtp_ready = async {
+            match afd.as_ref() {
+                Some(a) => a.readable().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             _ = &mut tick => dirty = true,
@@ -342,6 +478,7 @@ pub(crate) async fn rtp_task(t: MediaTask) {
                 match cmd {
                     RtpCmd::Remote { addr, law: l, te, answered: a } => {
                         let mut st = me.lock();
+                        let latched = st.latched.is_some();
                         if !latched { st.remote = Some(addr); }
                         if rtcp_remote.is_none() || !latched {
                             rtcp_remote = Some(SocketAddr::new(addr.ip(), addr.port().saturating_add(1)));
@@ -358,12 +495,12 @@ pub(crate) async fn rtp_task(t: MediaTask) {
                             st.session = Some(s);
                             st.relay_ts = None;
                         }
-                        drop(st);
-                        stats.law = Some(match law { Law::Ulaw => "PCMU", Law::Alaw => "PCMA" });
                         if a && !answered {
                             answered = true;
-                            last_rx = Instant::now();
+                            st.last_rx = Instant::now();
                         }
+                        drop(st);
+                        stats.law = Some(match law { Law::Ulaw => "PCMU", Law::Alaw => "PCMA" });
                     }
                     RtpCmd::Play(t, mode) => {
                         let mut p = Player::new(t, law, mode, Duration::from_millis(20));
@@ -373,31 +510,43 @@ pub(crate) async fn rtp_task(t: MediaTask) {
                     RtpCmd::Stop => player = None,
                     RtpCmd::Hold(h) => {
                         held = h;
-                        me.lock().held = h;
+                        let mut st = me.lock();
+                        st.held = h;
                         // The no-RTP timer starts again when the hold ends.
-                        last_rx = Instant::now();
+                        st.last_rx = Instant::now();
                     }
                     RtpCmd::Stats(tx) => {
-                        if peer.is_some() {
-                            record_bridged = true;
-                        }
                         let mut s = stats.clone();
                         s.playing = player.as_ref().is_some_and(|p| p.is_playing());
-                        let st = me.lock();
+                        let mut st = me.lock();
+                        if peer.is_some() {
+                            st.record = true;
+                        }
                         if let Some(r) = st.session.as_ref().and_then(|s| s.reception()) {
                             s.jitter_ms = Some(r.jitter_ms(8000));
                             s.lost = Some(r.cumulative_lost);
                         }
+                        s.rx_packets = st.rx_packets;
+                        s.rx_events = st.rx_events;
+                        s.rtcp_received = st.rtcp_received;
+                        s.latched = st.latched;
+                        s.received = st.received.clone();
                         s.tx_packets += st.relayed_tx;
                         s.relayed_events = st.relayed_events;
                         s.relay_send_errors = st.relay_send_errors;
                         drop(st);
+                        s.relayed_packets = me.relayed_rx.load(Ordering::Relaxed);
                         let _ = tx.send(s);
                     }
                     RtpCmd::BridgeTo(p) => {
                         let _ = p.send(RtpCmd::Peer(me.clone()));
                     }
-                    RtpCmd::Peer(p) => peer = Some(p),
+                    RtpCmd::Peer(p) => {
+                        // A worker relaying to the old peer lets go first; the hand-off below
+                        // starts again with the new one.
+                        reclaim(id, &relay, &sock, &mut afd).await;
+                        peer = Some(p);
+                    }
                     RtpCmd::Collect(spec, reply) => {
                         let mut c = Collector::new(Instant::now(), spec);
                         let mut done = None;
@@ -448,95 +597,65 @@ pub(crate) async fn rtp_task(t: MediaTask) {
                     }
                 }
             }
+            Some(ev) = relayed_rx.recv() => {
+                // A telephone event a relay worker received (and relayed): DTMF is ours to report.
+                feed_dtmf(&mut dtmf_rx, ev.at, &ev.header, &ev.payload);
+                dirty = true;
+            }
             r = rtcp_recv => {
                 dirty = true;
                 if let Ok((n, src)) = r
                     && let Some(data) = rbuf.get(..n)
-                    && let Some(sess) = me.lock().session.as_mut()
-                    && sess.handle_rtcp(media_now(origin), data).is_ok()
                 {
-                    stats.rtcp_received += 1;
-                    rtcp_remote = Some(src);
+                    let mut st = me.lock();
+                    if let Some(sess) = st.session.as_mut()
+                        && sess.handle_rtcp(media_now(origin), data).is_ok()
+                    {
+                        st.rtcp_received += 1;
+                        rtcp_remote = Some(src);
+                    }
                 }
             }
-            r = sock.recv_from(&mut buf) => {
+            r = rtp_ready => {
+                let Ok(mut ready) = r else { continue };
                 // One clock reading per wake-up, for every datagram drained in it.
                 let now_i = Instant::now();
                 let now_m = media_time(origin, now_i);
-                let mut r = r;
-                let mut turns = 0;
-                while let Ok((n, src)) = r {
-                    'datagram: {
-                        let Some(data) = buf.get(..n) else { break 'datagram };
-                        let mut guard = me.lock();
-                        let st = &mut *guard;
-                        let Some(sess) = st.session.as_mut() else { break 'datagram };
-                        if looks_like_rtcp(data) {
-                            // rtcp-mux peers send RTCP on the RTP port.
-                            if sess.handle_rtcp(now_m, data).is_ok() {
-                                stats.rtcp_received += 1;
-                            }
+                for _ in 0..MAX_DRAIN {
+                    let (n, src) = match ready.try_io(|a| a.get_ref().0.recv_from(&mut buf)) {
+                        Ok(Ok(r)) => r,
+                        // An error (an ICMP report, say) is consumed by the read: go on.
+                        Ok(Err(_)) => continue,
+                        // Nothing more: readiness cleared.
+                        Err(_) => break,
+                    };
+                    let Some(data) = buf.get(..n) else { continue };
+                    match me.receive(now_i, now_m, src, data, peer.as_deref(), &mut scratch, &mut out) {
+                        Received::Nothing => {}
+                        Received::Rtcp => dirty = true,
+                        Received::Event { header, payload } => {
+                            feed_dtmf(&mut dtmf_rx, now_m, &header, payload);
                             dirty = true;
-                            break 'datagram;
                         }
-                        let Ok(inc) = sess.handle_rtp(now_m, data) else { break 'datagram };
-                        if !latched || st.remote != Some(src) {
-                            // Symmetric RTP: send where the peer's packets really come from.
-                            st.remote = Some(src);
-                            latched = true;
-                            stats.latched = Some(src);
-                        }
-                        let from_law = st.law;
-                        // Never hold our lock while taking the peer's (it may be relaying to us).
-                        drop(guard);
-                        last_rx = now_i;
-                        stats.rx_packets += 1;
-                        let payload = inc.packet.payload;
-                        match inc.kind {
-                            MediaKind::Audio => {
-                                if peer.is_none() || record_bridged {
-                                    let room = MAX_RECORDED.saturating_sub(stats.received.len());
-                                    stats.received.extend_from_slice(payload.get(..payload.len().min(room)).unwrap_or(&[]));
+                        Received::Audio(payload, from_law) => {
+                            // Decoding costs: only for in-band DTMF (a leg that is not bridged,
+                            // or one collecting digits) and a CPD still listening.
+                            let detect = peer.is_none() || collect.is_some();
+                            let feed_cpd = cpd.as_ref().is_some_and(|r| !r.reported && (answered || r.early));
+                            if detect || feed_cpd {
+                                let n = from_law.decode_slice(payload.get(..payload.len().min(pcm.len())).unwrap_or(&[]), &mut pcm);
+                                let samples = pcm.get(..n).unwrap_or(&[]);
+                                if detect && let Some(d) = inband.push(samples) {
+                                    digits.push((d, "inband"));
+                                    dirty = true;
                                 }
-                                if let Some(p) = &peer
-                                    && p.relay_audio(now_m, payload, from_law, &mut scratch, &mut out)
-                                {
-                                    stats.relayed_packets += 1;
-                                }
-                                // Decoding costs: only for in-band DTMF (a leg that is not bridged,
-                                // or one collecting digits) and a CPD still listening.
-                                let detect = peer.is_none() || collect.is_some();
-                                let feed_cpd = cpd.as_ref().is_some_and(|r| !r.reported && (answered || r.early));
-                                if detect || feed_cpd {
-                                    let n = from_law.decode_slice(payload.get(..payload.len().min(pcm.len())).unwrap_or(&[]), &mut pcm);
-                                    let samples = pcm.get(..n).unwrap_or(&[]);
-                                    if detect && let Some(d) = inband.push(samples) {
-                                        digits.push((d, "inband"));
-                                        dirty = true;
-                                    }
-                                    if feed_cpd && let Some(run) = cpd.as_mut() {
-                                        run.cpd.push(samples);
-                                        dirty = true;
-                                    }
+                                if feed_cpd && let Some(run) = cpd.as_mut() {
+                                    run.cpd.push(samples);
+                                    dirty = true;
                                 }
                             }
-                            MediaKind::TelephoneEvent => {
-                                stats.rx_events += 1;
-                                let h = inc.packet.header;
-                                let _ = dtmf_rx.push(now_m, &h, payload);
-                                if let Some(p) = &peer {
-                                    p.relay_event(now_m, h.timestamp, h.marker, payload, &mut out);
-                                }
-                                dirty = true;
-                            }
-                            MediaKind::ComfortNoise => {}
                         }
                     }
-                    turns += 1;
-                    if turns >= MAX_DRAIN {
-                        break;
-                    }
-                    r = sock.try_recv_from(&mut buf);
                 }
             }
         }
@@ -600,8 +719,10 @@ pub(crate) async fn rtp_task(t: MediaTask) {
                 };
                 let Some((n, dest)) = packet else { break };
                 if let Some(b) = out.get(..n) {
-                    let _ = sock.send_to(b, dest).await;
-                    stats.tx_packets += 1;
+                    // Non-blocking: a full socket buffer drops this frame, as the network could.
+                    if sock.send_to(b, dest).is_ok() {
+                        stats.tx_packets += 1;
+                    }
                 }
             }
         }
@@ -621,30 +742,85 @@ pub(crate) async fn rtp_task(t: MediaTask) {
             let _ = s.send_to(b, dest).await;
             stats.rtcp_sent += 1;
         }
-        if let Some(sess) = me.lock().session.as_mut() {
-            while let Some(ev) = sess.poll_event() {
-                if let SessionEvent::RemoteReport {
-                    fraction_lost,
-                    cumulative_lost,
-                    jitter_ms,
-                    round_trip,
-                    ..
-                } = ev
-                {
-                    stats.remote_fraction_lost = Some(fraction_lost);
-                    stats.remote_cumulative_lost = Some(cumulative_lost);
-                    stats.remote_jitter_ms = Some(jitter_ms);
-                    if let Some(rtt) = round_trip {
-                        stats.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
+        let last_rx = {
+            let mut st = me.lock();
+            if let Some(sess) = st.session.as_mut() {
+                while let Some(ev) = sess.poll_event() {
+                    if let SessionEvent::RemoteReport {
+                        fraction_lost,
+                        cumulative_lost,
+                        jitter_ms,
+                        round_trip,
+                        ..
+                    } = ev
+                    {
+                        stats.remote_fraction_lost = Some(fraction_lost);
+                        stats.remote_cumulative_lost = Some(cumulative_lost);
+                        stats.remote_jitter_ms = Some(jitter_ms);
+                        if let Some(rtt) = round_trip {
+                            stats.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
+                        }
                     }
                 }
             }
-        }
+            st.last_rx
+        };
         if answered && !held && last_rx.elapsed() > no_rtp_timeout {
             let _ = int_tx.send(Internal::MediaTimeout(id));
             answered = false;
         }
+        // Hand the socket to the relay engine while only relaying is left to do here; take it
+        // back when the audio is needed again.
+        let relay_only = peer.is_some() && collect.is_none() && !cpd.as_ref().is_some_and(|r| !r.reported);
+        match (&relay, &peer) {
+            (Some(engine), Some(p)) if relay_only && afd.is_some() => {
+                // Deregister from the task's reactor first: nothing may read it twice.
+                afd = None;
+                let h = Handoff {
+                    sock: sock.clone(),
+                    me: me.clone(),
+                    peer: p.clone(),
+                    origin,
+                    events: relayed_tx.clone(),
+                };
+                if !engine.add(id.0, h).await {
+                    afd = watch(&sock).ok();
+                }
+            }
+            _ if !relay_only => reclaim(id, &relay, &sock, &mut afd).await,
+            _ => {}
+        }
+    }
+    if afd.is_none()
+        && let Some(engine) = &relay
+    {
+        engine.remove(id.0).await;
     }
     // A bridged peer keeps our `LegTx`, not our port.
     me.lock().sock = None;
+}
+
+/// Takes the RTP socket back from the relay engine (when a worker has it), and registers it
+/// with the task's reactor again.
+async fn reclaim(id: LegId, relay: &Option<Arc<RelayEngine>>, sock: &Arc<UdpSocket>, afd: &mut Option<AsyncFd<RtpFd>>) {
+    if afd.is_some() {
+        return;
+    }
+    if let Some(engine) = relay {
+        engine.remove(id.0).await;
+    }
+    *afd = watch(&sock).ok();
+}
+
+/// Registers the RTP socket with the task's reactor.
+fn watch(sock: &Arc<UdpSocket>) -> std::io::Result<AsyncFd<RtpFd>> {
+    // SAFETY: `RtpFd` owns a reference to the socket, so its descriptor stays open and refers to
+    // the same socket for as long as the `AsyncFd` (which holds the `RtpFd`) lives, and
+    // `as_raw_fd` always returns that descriptor.
+    unsafe { AsyncFd::register(RtpFd(sock.clone())) }.map_err(std::io::Error::from)
+}
+
+/// Feeds an RFC 4733 packet to the DTMF receiver (the digit is reported when it ends).
+fn feed_dtmf(dtmf_rx: &mut DtmfReceiver, at: Time, header: &RtpHeader, payload: &[u8]) {
+    let _ = dtmf_rx.push(at, header, payload);
 }
