@@ -14,7 +14,7 @@
 //!   every packet due in it, as a NIC with interrupt coalescing would deliver them); each packet carries its sequence number `k` and its real send
 //!   time in the payload (in a 16-symbol alphabet that survives PCMU<->PCMA transcoding);
 //!   how late the sender was against the schedule is the generator's own pacing error;
-//! - an RTP receiver (thread `gen-rx`, a current-thread tokio runtime) that reads the relayed
+//! - an RTP receiver (thread `gen-rx`, a level-triggered epoll loop) that reads the relayed
 //!   packets at the other far end and measures relay delay (arrival - real send time), deviation
 //!   from the ideal 20 ms schedule, inter-arrival deviation from the ideal spacing, and the RFC
 //!   3550 interarrival jitter estimate per stream.
@@ -586,109 +586,128 @@ struct RecvReport {
     far: Vec<(usize, FarState)>,
 }
 
-/// Reads the relayed packets on one generator socket until a `STOP` datagram arrives.
-async fn receive(
-    sock: tokio::net::UdpSocket,
-    index: usize,
+/// What the receiver keeps per generator socket's far ends.
+struct Receiver {
     sockets: usize,
     sched: Arc<Schedule>,
     port_to_far: Arc<Vec<u32>>,
     laws: Arc<Vec<Law>>,
     book: Arc<Codebook>,
-) -> RecvReport {
-    let mut rep = RecvReport {
-        received: 0,
-        undecodable: 0,
-        unknown_source: 0,
-        wrong_pt: 0,
-        relay_delay: Hist::new(),
-        schedule_dev: Hist::new(),
-        interarrival_dev: Hist::new(),
-        far: Vec::new(),
-    };
-    let mut far: HashMap<usize, FarState> = HashMap::new();
-    let mut buf = [0u8; 1500];
-    let hard_stop = Instant::now() + Duration::from_secs(3600);
-    'outer: while Instant::now() < hard_stop {
-        match tokio::time::timeout(Duration::from_secs(1), sock.readable()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => break,
-            Err(_) if sched.stop.load(Ordering::Relaxed) => break,
-            Err(_) => continue,
+    rep: RecvReport,
+    far: HashMap<usize, FarState>,
+}
+
+impl Receiver {
+    /// One relayed datagram that arrived at `arrival` (ns since the epoch) on generator socket
+    /// `index` from Boomerang's leg port `src`.
+    fn on_datagram(&mut self, index: usize, arrival: u64, src: SocketAddr, data: &[u8]) {
+        let rep = &mut self.rep;
+        let sched = &self.sched;
+        let Some(f) = self
+            .port_to_far
+            .get(usize::from(src.port()))
+            .and_then(|&x| x.checked_sub(1))
+            .map(|x| x as usize)
+            .filter(|f| f % self.sockets == index)
+        else {
+            rep.unknown_source += 1;
+            return;
+        };
+        if data.len() < HDR + SYMBOLS {
+            rep.undecodable += 1;
+            return;
         }
-        loop {
-            let (n, src) = match sock.try_recv_from(&mut buf) {
-                Ok(x) => x,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(_) => break 'outer,
-            };
-            let arrival = sched.epoch.elapsed().as_nanos() as u64;
-            let data = &buf[..n];
-            if data == b"STOP" {
-                break 'outer;
+        let to = self.laws[f];
+        let from_f = f ^ 1;
+        let from = self.laws[from_f];
+        if data[1] & 0x7f != to.payload_type() {
+            rep.wrong_pt += 1;
+            return;
+        }
+        let Some((k, send_us)) = self.book.decode(from, to, &data[HDR..]) else {
+            rep.undecodable += 1;
+            return;
+        };
+        if k >= sched.packets {
+            rep.undecodable += 1;
+            return;
+        }
+        rep.received += 1;
+        sched.received.fetch_add(1, Ordering::Relaxed);
+        let send_ns = u64::from(send_us) * 1000;
+        rep.relay_delay.add_ns(arrival.saturating_sub(send_ns));
+        let ideal = sched.ideal_ns(from_f, k);
+        rep.schedule_dev.add_ns(arrival.saturating_sub(ideal));
+        let st = self.far.entry(f).or_insert(FarState {
+            received: 0,
+            last: None,
+            last_transit: None,
+            jitter_ns: 0.0,
+            reordered: 0,
+        });
+        st.received += 1;
+        let transit = arrival as i64 - ideal as i64;
+        if let Some(prev) = st.last_transit {
+            let d = (transit - prev).unsigned_abs() as f64;
+            st.jitter_ns += (d - st.jitter_ns) / 16.0;
+        }
+        st.last_transit = Some(transit);
+        match st.last {
+            Some((pk, pa)) if k > pk => {
+                let expect = u64::from(k - pk) * PTIME_NS;
+                let got = arrival.saturating_sub(pa);
+                rep.interarrival_dev.add_ns(got.abs_diff(expect));
+                st.last = Some((k, arrival));
             }
-            let Some(f) = port_to_far
-                .get(usize::from(src.port()))
-                .and_then(|&x| x.checked_sub(1))
-                .map(|x| x as usize)
-                .filter(|f| f % sockets == index)
-            else {
-                rep.unknown_source += 1;
-                continue;
-            };
-            if n < HDR + SYMBOLS {
-                rep.undecodable += 1;
-                continue;
-            }
-            let to = laws[f];
-            let from_f = f ^ 1;
-            let from = laws[from_f];
-            if data[1] & 0x7f != to.payload_type() {
-                rep.wrong_pt += 1;
-                continue;
-            }
-            let Some((k, send_us)) = book.decode(from, to, &data[HDR..]) else {
-                rep.undecodable += 1;
-                continue;
-            };
-            if k >= sched.packets {
-                rep.undecodable += 1;
-                continue;
-            }
-            rep.received += 1;
-            sched.received.fetch_add(1, Ordering::Relaxed);
-            let send_ns = u64::from(send_us) * 1000;
-            rep.relay_delay.add_ns(arrival.saturating_sub(send_ns));
-            let ideal = sched.ideal_ns(from_f, k);
-            rep.schedule_dev.add_ns(arrival.saturating_sub(ideal));
-            let st = far.entry(f).or_insert(FarState {
-                received: 0,
-                last: None,
-                last_transit: None,
-                jitter_ns: 0.0,
-                reordered: 0,
-            });
-            st.received += 1;
-            let transit = arrival as i64 - ideal as i64;
-            if let Some(prev) = st.last_transit {
-                let d = (transit - prev).unsigned_abs() as f64;
-                st.jitter_ns += (d - st.jitter_ns) / 16.0;
-            }
-            st.last_transit = Some(transit);
-            match st.last {
-                Some((pk, pa)) if k > pk => {
-                    let expect = u64::from(k - pk) * PTIME_NS;
-                    let got = arrival.saturating_sub(pa);
-                    rep.interarrival_dev.add_ns(got.abs_diff(expect));
-                    st.last = Some((k, arrival));
-                }
-                Some(_) => st.reordered += 1,
-                None => st.last = Some((k, arrival)),
-            }
+            Some(_) => st.reordered += 1,
+            None => st.last = Some((k, arrival)),
         }
     }
-    rep.far = far.into_iter().collect();
-    rep
+}
+
+/// Reads the relayed packets on every generator socket (a level-triggered epoll set: one
+/// `recvfrom` per ready socket and wake-up, arrival stamped right after it) until each socket
+/// got a `STOP` datagram, or the stop flag is up and nothing came for a second.
+fn receive(socks: Vec<UdpSocket>, mut r: Receiver) -> RecvReport {
+    use rustix::event::epoll;
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC).expect("epoll");
+    for (i, s) in socks.iter().enumerate() {
+        epoll::add(&ep, s, epoll::EventData::new_u64(i as u64), epoll::EventFlags::IN).expect("epoll add");
+    }
+    let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
+    let mut buf = [0u8; 1500];
+    let mut stopped = vec![false; socks.len()];
+    let mut stops = 0;
+    let second = rustix::event::Timespec { tv_sec: 1, tv_nsec: 0 };
+    let hard_stop = Instant::now() + Duration::from_secs(3600);
+    while stops < socks.len() && Instant::now() < hard_stop {
+        events.clear();
+        match epoll::wait(&ep, rustix::buffer::spare_capacity(&mut events), Some(&second)) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => break,
+        }
+        if events.is_empty() && r.sched.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        for ev in &events {
+            let i = ev.data.u64() as usize;
+            let Ok((n, src)) = socks[i].recv_from(&mut buf) else { continue };
+            let arrival = r.sched.epoch.elapsed().as_nanos() as u64;
+            let data = &buf[..n];
+            if data == b"STOP" {
+                if !stopped[i] {
+                    stopped[i] = true;
+                    stops += 1;
+                    let _ = epoll::delete(&ep, &socks[i]);
+                }
+                continue;
+            }
+            r.on_datagram(i, arrival, src, data);
+        }
+    }
+    r.rep.far = r.far.into_iter().collect();
+    r.rep
 }
 
 // ---- the benchmark ---------------------------------------------------------------------------
@@ -742,6 +761,9 @@ fn run_bench(cfg: &BenchConfig) -> Report {
     let (tel, legs) = rt.block_on(async {
         let mut dc = DriverConfig::loopback();
         dc.relay_threads = cfg.relay_threads;
+        if let Ok(us) = std::env::var("RELAY_TICK_US") {
+            dc.relay_tick = Duration::from_micros(us.parse().expect("RELAY_TICK_US"));
+        }
         let (tel, _task) = Telephony::start(dc)
             .await
             .expect("telephony");
@@ -828,32 +850,25 @@ fn run_bench(cfg: &BenchConfig) -> Report {
     let receiver = std::thread::Builder::new()
         .name("gen-rx".into())
         .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("rx runtime");
-            rt.block_on(async move {
-                let mut tasks = Vec::new();
-                for (i, s) in rx_socks.into_iter().enumerate() {
-                    let s = tokio::net::UdpSocket::from_std(s).expect("tokio socket");
-                    tasks.push(tokio::spawn(receive(
-                        s,
-                        i,
-                        k_socks,
-                        s2.clone(),
-                        p2.clone(),
-                        l2.clone(),
-                        b2.clone(),
-                    )));
-                }
-                let mut out = Vec::new();
-                for t in tasks {
-                    if let Ok(r) = t.await {
-                        out.push(r);
-                    }
-                }
-                out
-            })
+            let r = Receiver {
+                sockets: k_socks,
+                sched: s2,
+                port_to_far: p2,
+                laws: l2,
+                book: b2,
+                rep: RecvReport {
+                    received: 0,
+                    undecodable: 0,
+                    unknown_source: 0,
+                    wrong_pt: 0,
+                    relay_delay: Hist::new(),
+                    schedule_dev: Hist::new(),
+                    interarrival_dev: Hist::new(),
+                    far: Vec::new(),
+                },
+                far: HashMap::new(),
+            };
+            vec![receive(rx_socks, r)]
         })
         .expect("rx thread");
     let cpu0 = cpu_snapshot();

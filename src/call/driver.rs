@@ -60,6 +60,9 @@ pub struct DriverConfig {
     /// Threads of the RTP relay engine that relays bridged legs' audio ([`super::relay`]);
     /// 0: each leg's task relays what it receives.
     pub relay_threads: usize,
+    /// How often a relay thread looks at its sockets while it relays (zero: it wakes for every
+    /// datagram). Adds up to this much delay, saves wake-ups and context switches.
+    pub relay_tick: Duration,
 }
 
 impl DriverConfig {
@@ -76,6 +79,7 @@ impl DriverConfig {
             tcp: crate::sip::tcp::TcpConfig::default(),
             trunks: Vec::new(),
             relay_threads: 2,
+            relay_tick: Duration::from_micros(500),
         }
     }
 }
@@ -167,7 +171,8 @@ impl Telephony {
         let (tx, rx) = mpsc::channel(1024);
         let tcp = crate::sip::tcp::TcpTransport::listen(local, cfg.tcp).await;
         let (in_tx, in_rx) = mpsc::channel(inbound::QUEUE);
-        let relay = (cfg.relay_threads > 0).then(|| Arc::new(super::relay::RelayEngine::new(cfg.relay_threads)));
+        let relay = (cfg.relay_threads > 0)
+            .then(|| Arc::new(super::relay::RelayEngine::new(cfg.relay_threads, cfg.relay_tick)));
         let task = tokio::spawn(run(cfg, sock, local, rx, in_tx, tcp, relay.clone()));
         let incoming = Arc::new(std::sync::Mutex::new(Some(in_rx)));
         let trunk_states = Arc::new(tokio::sync::watch::Sender::new(Default::default()));

@@ -18,7 +18,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::mpsc as std_mpsc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use boomerang_media::rtp::RtpHeader;
 use rustix::event::epoll;
@@ -58,14 +58,17 @@ struct Worker {
 /// The engine: started lazily on the first hand-off, stopped when dropped.
 pub(crate) struct RelayEngine {
     threads: usize,
+    tick: Duration,
     workers: Mutex<Option<Vec<Worker>>>,
 }
 
 impl RelayEngine {
-    /// An engine of `threads` workers (at least one).
-    pub fn new(threads: usize) -> Self {
+    /// An engine of `threads` workers (at least one) that look at their sockets every `tick`
+    /// while they have legs (zero: they sleep in `epoll_wait` and wake for every datagram).
+    pub fn new(threads: usize, tick: Duration) -> Self {
         RelayEngine {
             threads: threads.max(1),
+            tick,
             workers: Mutex::new(None),
         }
     }
@@ -75,7 +78,7 @@ impl RelayEngine {
         if guard.is_none() {
             let mut workers = Vec::with_capacity(self.threads);
             for i in 0..self.threads {
-                workers.push(spawn_worker(i)?);
+                workers.push(spawn_worker(i, self.tick)?);
             }
             *guard = Some(workers);
         }
@@ -147,7 +150,7 @@ const WAKE: u64 = u64::MAX;
 /// Events taken per `epoll_wait`.
 const MAX_EVENTS: usize = 256;
 
-fn spawn_worker(i: usize) -> std::io::Result<Worker> {
+fn spawn_worker(i: usize, tick: Duration) -> std::io::Result<Worker> {
     let wake = Arc::new(rustix::event::eventfd(
         0,
         rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
@@ -160,7 +163,7 @@ fn spawn_worker(i: usize) -> std::io::Result<Worker> {
     let r = received.clone();
     std::thread::Builder::new()
         .name(format!("boom-relay{i}"))
-        .spawn(move || run_worker(ep, w, rx, &r))?;
+        .spawn(move || run_worker(ep, w, rx, &r, tick))?;
     Ok(Worker {
         cmds: tx,
         wake,
@@ -213,15 +216,31 @@ impl Legs {
     }
 }
 
-fn run_worker(ep: OwnedFd, wake: Arc<OwnedFd>, cmds: std_mpsc::Receiver<Cmd>, received: &AtomicU64) {
+fn run_worker(ep: OwnedFd, wake: Arc<OwnedFd>, cmds: std_mpsc::Receiver<Cmd>, received: &AtomicU64, tick: Duration) {
     let mut legs = Legs::default();
     let mut events: Vec<epoll::Event> = Vec::with_capacity(MAX_EVENTS);
     let mut buf = vec![0u8; 2048];
     let mut scratch = vec![0u8; 2048];
     let mut out = vec![0u8; 1500];
+    let zero = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let mut next_tick = Instant::now();
     loop {
         events.clear();
-        match epoll::wait(&ep, rustix::buffer::spare_capacity(&mut events), None) {
+        // Ticking: a look every `tick` (no sleep while the last look filled the buffer), so a
+        // sender's datagram seldom has to wake this thread; idle: sleep until woken.
+        let ticking = !tick.is_zero() && !legs.by_key.is_empty();
+        if ticking {
+            let now = Instant::now();
+            if now < next_tick {
+                std::thread::sleep(next_tick - now);
+            }
+            next_tick = Instant::now().max(next_tick) + tick;
+        }
+        let timeout = ticking.then_some(&zero);
+        match epoll::wait(&ep, rustix::buffer::spare_capacity(&mut events), timeout) {
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => continue,
             Err(_) => break,
