@@ -103,6 +103,8 @@ impl Builder {
                 d.listen = addr;
                 d.rtp_ports = t.rtp_ports;
                 d.no_rtp_timeout = t.no_rtp_timeout;
+                d.relay_threads = t.relay_threads;
+                d.relay_tick = t.relay_tick;
                 d.realm = t.realm.clone();
                 d.accounts = t.accounts();
                 d.route_points = t.route_points.clone();

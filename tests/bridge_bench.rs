@@ -678,7 +678,10 @@ fn receive(socks: Vec<UdpSocket>, mut r: Receiver) -> RecvReport {
     let mut buf = [0u8; 1500];
     let mut stopped = vec![false; socks.len()];
     let mut stops = 0;
-    let second = rustix::event::Timespec { tv_sec: 1, tv_nsec: 0 };
+    let second = rustix::event::Timespec {
+        tv_sec: 1,
+        tv_nsec: 0,
+    };
     let hard_stop = Instant::now() + Duration::from_secs(3600);
     while stops < socks.len() && Instant::now() < hard_stop {
         events.clear();
@@ -692,7 +695,9 @@ fn receive(socks: Vec<UdpSocket>, mut r: Receiver) -> RecvReport {
         }
         for ev in &events {
             let i = ev.data.u64() as usize;
-            let Ok((n, src)) = socks[i].recv_from(&mut buf) else { continue };
+            let Ok((n, src)) = socks[i].recv_from(&mut buf) else {
+                continue;
+            };
             let arrival = r.sched.epoch.elapsed().as_nanos() as u64;
             let data = &buf[..n];
             if data == b"STOP" {
@@ -764,9 +769,7 @@ fn run_bench(cfg: &BenchConfig) -> Report {
         if let Ok(us) = std::env::var("RELAY_TICK_US") {
             dc.relay_tick = Duration::from_micros(us.parse().expect("RELAY_TICK_US"));
         }
-        let (tel, _task) = Telephony::start(dc)
-            .await
-            .expect("telephony");
+        let (tel, _task) = Telephony::start(dc).await.expect("telephony");
         let sem = Arc::new(Semaphore::new(cfg.dial_concurrency.max(1)));
         let dest = uas.addr;
         let mut tasks = Vec::with_capacity(far_ends);
@@ -1007,7 +1010,9 @@ fn run_bench(cfg: &BenchConfig) -> Report {
         "relayed back: received {received} ({lost} lost = {:.4}%, {undecodable} undecodable, {wrong_pt} wrong pt, {unknown} unknown source, {reordered} reordered; {streams_short} streams short)",
         lost as f64 * 100.0 / sent.sent.max(1) as f64
     );
-    println!("boomerang media counters: rx {b_rx} ({engine_rx} by the relay engine), relayed {b_relayed}, tx {b_tx}");
+    println!(
+        "boomerang media counters: rx {b_rx} ({engine_rx} by the relay engine), relayed {b_relayed}, tx {b_tx}"
+    );
     println!("relay delay (arrival - real send time): {}", relay.summary());
     println!(
         "deviation from the ideal schedule (arrival - ideal send time): {}",

@@ -296,6 +296,91 @@ async fn rfc4733_passes_through_a_bridge_with_the_payload_type_mapped() {
     assert_eq!(sipp_a.wait(), 0);
 }
 
+/// A bridged leg's socket is read by the relay engine; collecting digits takes it back into
+/// the leg's task (in-band DTMF needs the decoded audio), and it goes back to the engine after.
+/// At hangup the RTP port is really closed (it can be bound again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridged_leg_hands_its_socket_to_the_relay_engine_and_takes_it_back_to_collect_digits() {
+    let mut customer = Peer::bind().await;
+    let agent = Peer::bind().await;
+    let mut sipp_c = uas(&customer, false, "101");
+    let mut sipp_a = uas(&agent, false, "101");
+    let t = telephony().await;
+    let (a, mut rx_a) = answered(&t, &sipp_c).await;
+    let (b, mut rx_b) = answered(&t, &sipp_a).await;
+    let to = leg_address(&t, a, &customer, boomerang_media::g711::Law::Ulaw).await;
+    t.stop(a).await.expect("stop");
+    t.bridge(a, b).await.expect("bridge");
+    // Relayed by the engine once the bridge is up.
+    let before = t.relay_engine_received();
+    let start = Instant::now();
+    while t.relay_engine_received() < before + 5 && start.elapsed() < DEADLINE {
+        customer.audio(to, 5).await;
+    }
+    assert!(
+        t.relay_engine_received() >= before + 5,
+        "the relay engine reads the bridged leg"
+    );
+    // Collect in-band digits on the bridged customer leg: its task reads the audio again.
+    let collect = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            t.collect_dtmf(a, 2, None, Duration::from_secs(10), Duration::from_secs(20))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pcm = boomerang::call::dtmf_collect::synthesize("73", 100, 100);
+    let ulaw: Vec<u8> = pcm
+        .iter()
+        .map(|&x| boomerang_media::g711::Law::Ulaw.encode(x))
+        .collect();
+    for frame in ulaw.chunks(160) {
+        let ts = customer.ts;
+        customer.ts = customer.ts.wrapping_add(160);
+        customer.send(to, 0, false, ts, frame).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    customer.audio(to, 5).await;
+    let got = tokio::time::timeout(DEADLINE, collect)
+        .await
+        .expect("collect in time")
+        .expect("task")
+        .expect("collected");
+    // The engine does not decode audio: the digits prove the task read the leg meanwhile.
+    assert_eq!(got.digits, "73", "in-band digits heard on a bridged leg");
+    // The agent still got the customer's audio while the task read it.
+    let (h, _, _) = agent.recv().await;
+    assert_eq!(h.payload_type, 0);
+    // Collection over: back to the engine.
+    let engine_during = t.relay_engine_received();
+    let start = Instant::now();
+    while t.relay_engine_received() < engine_during + 5 && start.elapsed() < DEADLINE {
+        customer.audio(to, 5).await;
+    }
+    assert!(
+        t.relay_engine_received() >= engine_during + 5,
+        "the engine reads the leg again after the collection"
+    );
+    t.hangup(a).await.expect("hangup");
+    t.hangup(b).await.expect("hangup");
+    events_until(&mut rx_a, |e| matches!(e, LegEvent::Hangup { .. })).await;
+    events_until(&mut rx_b, |e| matches!(e, LegEvent::Hangup { .. })).await;
+    // The port is closed once the engine let go of it.
+    let start = Instant::now();
+    let mut rebound = false;
+    while start.elapsed() < DEADLINE {
+        if std::net::UdpSocket::bind(to).is_ok() {
+            rebound = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(rebound, "the leg's RTP port {to} was closed after hangup");
+    assert_eq!(sipp_c.wait(), 0);
+    assert_eq!(sipp_a.wait(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rtcp_reports_reach_the_peer_and_the_peers_reports_fill_the_stats() {
     let mut peer = Peer::bind().await;

@@ -865,13 +865,7 @@ fn dial(
         }
     };
     let (etx, erx) = mpsc::unbounded_channel();
-    let rtx = match spawn_media(
-        LegId(id),
-        std_sock,
-        rtcp_sock,
-        etx.clone(),
-        media,
-    ) {
+    let rtx = match spawn_media(LegId(id), std_sock, rtcp_sock, etx.clone(), media) {
         Ok(r) => r,
         Err(e) => {
             ports.release(rtp_addr.port());

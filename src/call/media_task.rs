@@ -286,7 +286,8 @@ impl LegTx {
             MediaKind::Audio => {
                 if peer.is_none() || st.record {
                     let room = MAX_RECORDED.saturating_sub(st.received.len());
-                    st.received.extend_from_slice(payload.get(..payload.len().min(room)).unwrap_or(&[]));
+                    st.received
+                        .extend_from_slice(payload.get(..payload.len().min(room)).unwrap_or(&[]));
                 }
                 // Never hold our lock while taking the peer's (it may be relaying to us).
                 drop(guard);
@@ -802,7 +803,12 @@ pub(crate) async fn rtp_task(t: MediaTask) {
 
 /// Takes the RTP socket back from the relay engine (when a worker has it), and registers it
 /// with the task's reactor again.
-async fn reclaim(id: LegId, relay: &Option<Arc<RelayEngine>>, sock: &Arc<UdpSocket>, afd: &mut Option<AsyncFd<RtpFd>>) {
+async fn reclaim(
+    id: LegId,
+    relay: &Option<Arc<RelayEngine>>,
+    sock: &Arc<UdpSocket>,
+    afd: &mut Option<AsyncFd<RtpFd>>,
+) {
     if afd.is_some() {
         return;
     }

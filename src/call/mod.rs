@@ -9,7 +9,7 @@ pub mod inbound;
 pub mod inbound_leg;
 pub mod leg;
 pub mod media_task;
-pub mod relay;
 pub mod phones;
 pub mod registrar;
+pub mod relay;
 pub mod trunks;

@@ -15,8 +15,8 @@
 use std::collections::HashMap;
 use std::net::UdpSocket;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::mpsc as std_mpsc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -74,7 +74,10 @@ impl RelayEngine {
     }
 
     fn with_worker<R>(&self, leg: u64, f: impl FnOnce(&Worker) -> R) -> std::io::Result<R> {
-        let mut guard = self.workers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self
+            .workers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if guard.is_none() {
             let mut workers = Vec::with_capacity(self.threads);
             for i in 0..self.threads {
@@ -82,7 +85,9 @@ impl RelayEngine {
             }
             *guard = Some(workers);
         }
-        let workers = guard.as_ref().ok_or_else(|| std::io::Error::other("relay engine stopped"))?;
+        let workers = guard
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("relay engine stopped"))?;
         let w = workers
             .get(leg as usize % workers.len().max(1))
             .ok_or_else(|| std::io::Error::other("relay engine has no worker"))?;
@@ -91,7 +96,10 @@ impl RelayEngine {
 
     /// Datagrams the workers received so far.
     pub fn received(&self) -> u64 {
-        let guard = self.workers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let guard = self
+            .workers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         guard
             .iter()
             .flatten()
@@ -156,7 +164,12 @@ fn spawn_worker(i: usize, tick: Duration) -> std::io::Result<Worker> {
         rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
     )?);
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-    epoll::add(&ep, &*wake, epoll::EventData::new_u64(WAKE), epoll::EventFlags::IN)?;
+    epoll::add(
+        &ep,
+        &*wake,
+        epoll::EventData::new_u64(WAKE),
+        epoll::EventFlags::IN,
+    )?;
     let (tx, rx) = std_mpsc::channel();
     let w = wake.clone();
     let received = Arc::new(AtomicU64::new(0));
@@ -196,7 +209,14 @@ impl Legs {
                 self.slots.len() - 1
             }
         };
-        if epoll::add(ep, h.sock.as_fd(), epoll::EventData::new_u64(slot as u64), epoll::EventFlags::IN).is_err() {
+        if epoll::add(
+            ep,
+            h.sock.as_fd(),
+            epoll::EventData::new_u64(slot as u64),
+            epoll::EventFlags::IN,
+        )
+        .is_err()
+        {
             self.free.push(slot);
             return false;
         }
@@ -216,7 +236,13 @@ impl Legs {
     }
 }
 
-fn run_worker(ep: OwnedFd, wake: Arc<OwnedFd>, cmds: std_mpsc::Receiver<Cmd>, received: &AtomicU64, tick: Duration) {
+fn run_worker(
+    ep: OwnedFd,
+    wake: Arc<OwnedFd>,
+    cmds: std_mpsc::Receiver<Cmd>,
+    received: &AtomicU64,
+    tick: Duration,
+) {
     let mut legs = Legs::default();
     let mut events: Vec<epoll::Event> = Vec::with_capacity(MAX_EVENTS);
     let mut buf = vec![0u8; 2048];
@@ -254,10 +280,14 @@ fn run_worker(ep: OwnedFd, wake: Arc<OwnedFd>, cmds: std_mpsc::Receiver<Cmd>, re
                 let _ = rustix::io::read(&*wake, &mut b);
                 continue;
             }
-            let Some(Some(e)) = legs.slots.get(token as usize) else { continue };
+            let Some(Some(e)) = legs.slots.get(token as usize) else {
+                continue;
+            };
             let h = &e.h;
             // Level-triggered: one datagram per ready socket and turn, no EAGAIN read.
-            let Ok((n, src)) = h.sock.recv_from(&mut buf) else { continue };
+            let Ok((n, src)) = h.sock.recv_from(&mut buf) else {
+                continue;
+            };
             let Some(data) = buf.get(..n) else { continue };
             n_received += 1;
             let now_m = media_time(h.origin, now_i);

@@ -102,6 +102,8 @@ pub fn run(args: CallArgs) -> ExitCode {
         dcfg.listen = args.listen;
         dcfg.rtp_ports = cfg.rtp_ports;
         dcfg.no_rtp_timeout = cfg.no_rtp_timeout;
+        dcfg.relay_threads = cfg.relay_threads;
+        dcfg.relay_tick = cfg.relay_tick;
         // Per-trunk signalling: transport, 100rel, session timers.
         dcfg.trunks = cfg.trunks.clone();
         let tel = match Telephony::start(dcfg).await {

@@ -5,6 +5,8 @@
 //! [telephony]
 //! rtp_ports = "20000-29999"   # even ports are used
 //! no_rtp_timeout_s = 60
+//! relay_threads = 2           # threads relaying bridged calls' RTP (0: in each leg's task)
+//! relay_tick_us = 500         # how often they look at their sockets (0: wake per packet)
 //! realm = "boomerang"         # registrar realm for agents
 //! listen = "127.0.0.1:5060"   # SIP UDP address of `boomerang serve` (default 127.0.0.1:5060)
 //! route_points = ["3000", "3001"]   # numbers answered as inbound calls (others get 404)
@@ -110,6 +112,9 @@ pub struct Agent {
 pub struct TelephonyConfig {
     pub rtp_ports: Option<(u16, u16)>,
     pub no_rtp_timeout: Duration,
+    /// The RTP relay engine: threads, and how often they look at their sockets.
+    pub relay_threads: usize,
+    pub relay_tick: Duration,
     pub realm: String,
     pub trunks: Vec<Trunk>,
     pub agents: Vec<Agent>,
@@ -126,6 +131,8 @@ impl Default for TelephonyConfig {
         TelephonyConfig {
             rtp_ports: None,
             no_rtp_timeout: Duration::from_secs(60),
+            relay_threads: 2,
+            relay_tick: Duration::from_micros(500),
             realm: "boomerang".into(),
             trunks: Vec::new(),
             agents: Vec::new(),
@@ -250,6 +257,18 @@ pub fn parse(root: &toml::Table) -> Result<TelephonyConfig, ConfigError> {
         if let Some(s) = int_field(t, "no_rtp_timeout_s", "telephony")? {
             cfg.no_rtp_timeout = Duration::from_secs(s.max(1));
         }
+        if let Some(n) = int_field(t, "relay_threads", "telephony")? {
+            if n > 64 {
+                return Err(err("telephony.relay_threads", "at most 64"));
+            }
+            cfg.relay_threads = n as usize;
+        }
+        if let Some(us) = int_field(t, "relay_tick_us", "telephony")? {
+            if us > 20_000 {
+                return Err(err("telephony.relay_tick_us", "at most 20000 (one packet time)"));
+            }
+            cfg.relay_tick = Duration::from_micros(us);
+        }
         if let Some(r) = str_field(t, "realm", "telephony")? {
             cfg.realm = r;
         }
@@ -372,6 +391,8 @@ mod tests {
 [telephony]
 rtp_ports = "20000-20999"
 no_rtp_timeout_s = 30
+relay_threads = 1
+relay_tick_us = 0
 [[trunks]]
 name = "main"
 address = "127.0.0.1:5062"
@@ -394,6 +415,7 @@ uri = "sip:agent2@127.0.0.1:5080"
         .expect("toml");
         let c = parse(&root).expect("valid");
         assert_eq!(c.rtp_ports, Some((20000, 20999)));
+        assert_eq!((c.relay_threads, c.relay_tick), (1, Duration::ZERO));
         assert_eq!(c.trunks.len(), 2);
         let main = c.trunk("main").expect("main");
         assert_eq!(main.dial_string("06 12-34"), "0061234");
