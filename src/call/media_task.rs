@@ -173,6 +173,21 @@ impl AsRawFd for RtpFd {
     }
 }
 
+/// Buffers for relaying one packet: a transcoding scratch and the outgoing packet.
+pub(crate) struct RelayBufs {
+    scratch: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl RelayBufs {
+    pub(crate) fn new() -> Self {
+        RelayBufs {
+            scratch: vec![0u8; 2048],
+            out: vec![0u8; 1500],
+        }
+    }
+}
+
 /// What a received datagram leaves for the leg's own task, once [`LegTx::receive`] did the
 /// statistics, latching, recording and relaying.
 pub(crate) enum Received<'a> {
@@ -256,8 +271,7 @@ impl LegTx {
         src: SocketAddr,
         data: &'a [u8],
         peer: Option<&LegTx>,
-        scratch: &mut [u8],
-        out: &mut [u8],
+        bufs: &mut RelayBufs,
     ) -> Received<'a> {
         let mut guard = self.lock();
         let st = &mut *guard;
@@ -292,7 +306,7 @@ impl LegTx {
                 // Never hold our lock while taking the peer's (it may be relaying to us).
                 drop(guard);
                 if let Some(p) = peer
-                    && p.relay_audio(now_m, payload, law, scratch, out)
+                    && p.relay_audio(now_m, payload, law, bufs)
                 {
                     self.relayed_rx.fetch_add(1, Ordering::Relaxed);
                 }
@@ -303,7 +317,7 @@ impl LegTx {
                 drop(guard);
                 let header = inc.packet.header;
                 if let Some(p) = peer {
-                    p.relay_event(now_m, header.timestamp, header.marker, payload, out);
+                    p.relay_event(now_m, header.timestamp, header.marker, payload, &mut bufs.out);
                 }
                 Received::Event { header, payload }
             }
@@ -316,9 +330,10 @@ impl LegTx {
     }
 
     /// Sends audio received on the bridged leg (in its law `from`) to this leg's peer, stamped
-    /// by this leg's session and transcoded when the laws differ. `scratch` and `out` are the
-    /// caller's buffers (no allocation). True when the packet was sent.
-    fn relay_audio(&self, now: Time, payload: &[u8], from: Law, scratch: &mut [u8], out: &mut [u8]) -> bool {
+    /// by this leg's session and transcoded when the laws differ, in the caller's buffers (no
+    /// allocation). True when the packet was sent.
+    fn relay_audio(&self, now: Time, payload: &[u8], from: Law, bufs: &mut RelayBufs) -> bool {
+        let RelayBufs { scratch, out } = bufs;
         let mut guard = self.lock();
         let st = &mut *guard;
         if st.held {
@@ -420,7 +435,7 @@ pub(crate) async fn rtp_task(t: MediaTask) {
     let mut pcm = vec![0i16; 1024];
     let mut buf = vec![0u8; 2048];
     let mut rbuf = vec![0u8; 2048];
-    let mut scratch = vec![0u8; 2048];
+    let mut relay_bufs = RelayBufs::new();
     let mut out = vec![0u8; 1500];
     let mut digits: Vec<(char, &'static str)> = Vec::new();
     // One timer, re-armed only when something may have changed a deadline (a command, a timer
@@ -631,7 +646,7 @@ pub(crate) async fn rtp_task(t: MediaTask) {
                         Err(_) => break,
                     };
                     let Some(data) = buf.get(..n) else { continue };
-                    match me.receive(now_i, now_m, src, data, peer.as_deref(), &mut scratch, &mut out) {
+                    match me.receive(now_i, now_m, src, data, peer.as_deref(), &mut relay_bufs) {
                         Received::Nothing => {}
                         Received::Rtcp => dirty = true,
                         Received::Event { header, payload } => {
@@ -772,7 +787,7 @@ pub(crate) async fn rtp_task(t: MediaTask) {
         }
         // Hand the socket to the relay engine while only relaying is left to do here; take it
         // back when the audio is needed again.
-        let relay_only = peer.is_some() && collect.is_none() && !cpd.as_ref().is_some_and(|r| !r.reported);
+        let relay_only = peer.is_some() && collect.is_none() && cpd.as_ref().is_none_or(|r| r.reported);
         match (&relay, &peer) {
             (Some(engine), Some(p)) if relay_only && afd.is_some() => {
                 // Deregister from the task's reactor first: nothing may read it twice.
@@ -815,7 +830,7 @@ async fn reclaim(
     if let Some(engine) = relay {
         engine.remove(id.0).await;
     }
-    *afd = watch(&sock).ok();
+    *afd = watch(sock).ok();
 }
 
 /// Registers the RTP socket with the task's reactor.

@@ -24,7 +24,7 @@ use boomerang_media::rtp::RtpHeader;
 use rustix::event::epoll;
 use tokio::sync::{mpsc, oneshot};
 
-use super::media_task::{LegTx, Received, media_time};
+use super::media_task::{LegTx, Received, RelayBufs, media_time};
 
 /// A telephone-event packet a worker relayed, for the leg's task (DTMF reporting).
 pub(crate) struct RelayedEvent {
@@ -246,8 +246,7 @@ fn run_worker(
     let mut legs = Legs::default();
     let mut events: Vec<epoll::Event> = Vec::with_capacity(MAX_EVENTS);
     let mut buf = vec![0u8; 2048];
-    let mut scratch = vec![0u8; 2048];
-    let mut out = vec![0u8; 1500];
+    let mut bufs = RelayBufs::new();
     let zero = rustix::event::Timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -292,7 +291,7 @@ fn run_worker(
             n_received += 1;
             let now_m = media_time(h.origin, now_i);
             if let Received::Event { header, payload } =
-                h.me.receive(now_i, now_m, src, data, Some(&h.peer), &mut scratch, &mut out)
+                h.me.receive(now_i, now_m, src, data, Some(&h.peer), &mut bufs)
             {
                 let _ = h.events.send(RelayedEvent {
                     at: now_m,
