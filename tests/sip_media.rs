@@ -241,18 +241,74 @@ async fn rfc4733_digits_are_reported_and_collected() {
     assert_eq!(sipp.wait(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rfc4733_passes_through_a_bridge_with_the_payload_type_mapped() {
-    let mut customer = Peer::bind().await;
+/// A customer leg (PCMU, telephone-event 101) bridged to an agent leg, both answered by SIPp
+/// with the test peers' media ports; the customer's leg stopped its tone.
+struct Bridged {
+    customer: Peer,
+    agent: Peer,
+    t: Telephony,
+    a: LegId,
+    b: LegId,
+    rx_a: UnboundedReceiver<LegEvent>,
+    /// The customer leg's RTP address.
+    to: SocketAddr,
+    end: BridgeEnd,
+}
+
+/// What ends a [`Bridged`] call: the agent leg's events and both SIPp processes.
+struct BridgeEnd {
+    rx_b: UnboundedReceiver<LegEvent>,
+    sipp_c: Sipp,
+    sipp_a: Sipp,
+}
+
+impl BridgeEnd {
+    /// Hangs up both legs, waits for both hangups and for SIPp to end cleanly.
+    async fn hang_up(mut self, t: &Telephony, a: LegId, b: LegId, mut rx_a: UnboundedReceiver<LegEvent>) {
+        t.hangup(a).await.expect("hangup");
+        t.hangup(b).await.expect("hangup");
+        events_until(&mut rx_a, |e| matches!(e, LegEvent::Hangup { .. })).await;
+        events_until(&mut self.rx_b, |e| matches!(e, LegEvent::Hangup { .. })).await;
+        assert_eq!(self.sipp_c.wait(), 0);
+        assert_eq!(self.sipp_a.wait(), 0);
+    }
+}
+
+async fn bridged(agent_pcma: bool, agent_te: &str) -> Bridged {
+    let customer = Peer::bind().await;
     let agent = Peer::bind().await;
-    let mut sipp_c = uas(&customer, false, "101");
-    let mut sipp_a = uas(&agent, true, "96");
+    let sipp_c = uas(&customer, false, "101");
+    let sipp_a = uas(&agent, agent_pcma, agent_te);
     let t = telephony().await;
-    let (a, mut rx_a) = answered(&t, &sipp_c).await;
-    let (b, mut rx_b) = answered(&t, &sipp_a).await;
+    let (a, rx_a) = answered(&t, &sipp_c).await;
+    let (b, rx_b) = answered(&t, &sipp_a).await;
     let to = leg_address(&t, a, &customer, boomerang_media::g711::Law::Ulaw).await;
     t.stop(a).await.expect("stop");
     t.bridge(a, b).await.expect("bridge");
+    Bridged {
+        customer,
+        agent,
+        t,
+        a,
+        b,
+        rx_a,
+        to,
+        end: BridgeEnd { rx_b, sipp_c, sipp_a },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc4733_passes_through_a_bridge_with_the_payload_type_mapped() {
+    let Bridged {
+        mut customer,
+        agent,
+        t,
+        a,
+        b,
+        mut rx_a,
+        to,
+        end,
+    } = bridged(true, "96").await;
     customer.audio(to, 3).await;
     customer.digit(to, 101, 5).await;
     customer.audio(to, 3).await;
@@ -288,12 +344,7 @@ async fn rfc4733_passes_through_a_bridge_with_the_payload_type_mapped() {
     }));
     let stats = t.media_stats(b).await.expect("stats");
     assert!(stats.relayed_events >= 4);
-    t.hangup(a).await.expect("hangup");
-    t.hangup(b).await.expect("hangup");
-    events_until(&mut rx_a, |e| matches!(e, LegEvent::Hangup { .. })).await;
-    events_until(&mut rx_b, |e| matches!(e, LegEvent::Hangup { .. })).await;
-    assert_eq!(sipp_c.wait(), 0);
-    assert_eq!(sipp_a.wait(), 0);
+    end.hang_up(&t, a, b, rx_a).await;
 }
 
 /// A bridged leg's socket is read by the relay engine; collecting digits takes it back into
@@ -301,16 +352,16 @@ async fn rfc4733_passes_through_a_bridge_with_the_payload_type_mapped() {
 /// At hangup the RTP port is really closed (it can be bound again).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bridged_leg_hands_its_socket_to_the_relay_engine_and_takes_it_back_to_collect_digits() {
-    let mut customer = Peer::bind().await;
-    let agent = Peer::bind().await;
-    let mut sipp_c = uas(&customer, false, "101");
-    let mut sipp_a = uas(&agent, false, "101");
-    let t = telephony().await;
-    let (a, mut rx_a) = answered(&t, &sipp_c).await;
-    let (b, mut rx_b) = answered(&t, &sipp_a).await;
-    let to = leg_address(&t, a, &customer, boomerang_media::g711::Law::Ulaw).await;
-    t.stop(a).await.expect("stop");
-    t.bridge(a, b).await.expect("bridge");
+    let Bridged {
+        mut customer,
+        agent,
+        t,
+        a,
+        b,
+        rx_a,
+        to,
+        end,
+    } = bridged(false, "101").await;
     // Relayed by the engine once the bridge is up.
     let before = t.relay_engine_received();
     let start = Instant::now();
@@ -362,10 +413,7 @@ async fn a_bridged_leg_hands_its_socket_to_the_relay_engine_and_takes_it_back_to
         t.relay_engine_received() >= engine_during + 5,
         "the engine reads the leg again after the collection"
     );
-    t.hangup(a).await.expect("hangup");
-    t.hangup(b).await.expect("hangup");
-    events_until(&mut rx_a, |e| matches!(e, LegEvent::Hangup { .. })).await;
-    events_until(&mut rx_b, |e| matches!(e, LegEvent::Hangup { .. })).await;
+    end.hang_up(&t, a, b, rx_a).await;
     // The port is closed once the engine let go of it.
     let start = Instant::now();
     let mut rebound = false;
@@ -377,8 +425,6 @@ async fn a_bridged_leg_hands_its_socket_to_the_relay_engine_and_takes_it_back_to
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(rebound, "the leg's RTP port {to} was closed after hangup");
-    assert_eq!(sipp_c.wait(), 0);
-    assert_eq!(sipp_a.wait(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
