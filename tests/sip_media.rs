@@ -347,6 +347,17 @@ async fn rfc4733_passes_through_a_bridge_with_the_payload_type_mapped() {
     end.hang_up(&t, a, b, rx_a).await;
 }
 
+/// Whether the relay engine receives what the customer sends to its leg at `to` (five more
+/// datagrams within the deadline).
+async fn engine_reads(t: &Telephony, customer: &mut Peer, to: SocketAddr) -> bool {
+    let before = t.relay_engine_received();
+    let start = Instant::now();
+    while t.relay_engine_received() < before + 5 && start.elapsed() < DEADLINE {
+        customer.audio(to, 5).await;
+    }
+    t.relay_engine_received() >= before + 5
+}
+
 /// A bridged leg's socket is read by the relay engine; collecting digits takes it back into
 /// the leg's task (in-band DTMF needs the decoded audio), and it goes back to the engine after.
 /// At hangup the RTP port is really closed (it can be bound again).
@@ -363,13 +374,8 @@ async fn a_bridged_leg_hands_its_socket_to_the_relay_engine_and_takes_it_back_to
         end,
     } = bridged(false, "101").await;
     // Relayed by the engine once the bridge is up.
-    let before = t.relay_engine_received();
-    let start = Instant::now();
-    while t.relay_engine_received() < before + 5 && start.elapsed() < DEADLINE {
-        customer.audio(to, 5).await;
-    }
     assert!(
-        t.relay_engine_received() >= before + 5,
+        engine_reads(&t, &mut customer, to).await,
         "the relay engine reads the bridged leg"
     );
     // Collect in-band digits on the bridged customer leg: its task reads the audio again.
@@ -404,13 +410,8 @@ async fn a_bridged_leg_hands_its_socket_to_the_relay_engine_and_takes_it_back_to
     let (h, _, _) = agent.recv().await;
     assert_eq!(h.payload_type, 0);
     // Collection over: back to the engine.
-    let engine_during = t.relay_engine_received();
-    let start = Instant::now();
-    while t.relay_engine_received() < engine_during + 5 && start.elapsed() < DEADLINE {
-        customer.audio(to, 5).await;
-    }
     assert!(
-        t.relay_engine_received() >= engine_during + 5,
+        engine_reads(&t, &mut customer, to).await,
         "the engine reads the leg again after the collection"
     );
     end.hang_up(&t, a, b, rx_a).await;
