@@ -5,34 +5,17 @@
 
 use std::time::Duration;
 
-use boomerang::call::driver::{Dial, DriverConfig, Telephony};
+use boomerang::call::driver::{DriverConfig, Telephony};
 use boomerang::call::leg::{Cause, LegEvent};
 use boomerang_media::cpd::CpdParams;
 use serde_json::{Map, Value};
-use tokio::sync::mpsc::UnboundedReceiver;
 
+#[path = "common/legs.rs"]
+mod legs;
 #[path = "common/sipp.rs"]
 mod sipp;
+use legs::*;
 use sipp::*;
-
-async fn next_event(rx: &mut UnboundedReceiver<LegEvent>) -> LegEvent {
-    tokio::time::timeout(DEADLINE, rx.recv())
-        .await
-        .expect("event in time")
-        .expect("event stream open")
-}
-
-fn dial_to(sipp: &Sipp) -> Dial {
-    Dial {
-        number: "0600".into(),
-        dest: sipp.addr(),
-        domain: sipp.addr().to_string(),
-        caller: "8999".into(),
-        p_asserted_identity: None,
-        ring_timeout: Duration::from_secs(30),
-        auth: None,
-    }
-}
 
 /// `file` followed by `silence_s` of µ-law silence, in a temp dir (SIPp plays it once).
 fn with_silence(dir: &tempfile::TempDir, file: &str, silence_s: usize) -> String {
@@ -51,7 +34,10 @@ async fn cpd_of(scenario: &str, audio: &str, early: bool) -> (Map<String, Value>
     let (t, _task) = Telephony::start(DriverConfig::loopback())
         .await
         .expect("telephony starts");
-    let (leg, mut rx) = t.dial(dial_to(&sipp)).await.expect("dial");
+    let (leg, mut rx) = t
+        .dial(dial_to(&sipp, Duration::from_secs(30)))
+        .await
+        .expect("dial");
     t.start_cpd(leg, CpdParams::default(), early).await.expect("cpd");
     let mut events = Vec::new();
     let mut result = None;

@@ -12,10 +12,13 @@ use boomerang::call::inbound::IncomingCall;
 use boomerang::call::leg::{Cause, LegEvent};
 use boomerang_media::g711::Law;
 use boomerang_media::treatment::{PlayMode, Treatment};
-use tokio::sync::mpsc::{Receiver, UnboundedReceiver};
+use tokio::sync::mpsc::Receiver;
 
+#[path = "common/legs.rs"]
+mod legs;
 #[path = "common/sipp.rs"]
 mod sipp;
+use legs::*;
 #[path = "common/uac.rs"]
 mod uac;
 use sipp::*;
@@ -35,24 +38,6 @@ async fn next_call(rx: &mut Receiver<IncomingCall>) -> IncomingCall {
         .await
         .expect("an incoming call in time")
         .expect("incoming stream open")
-}
-
-async fn events_until(
-    rx: &mut UnboundedReceiver<LegEvent>,
-    stop: impl Fn(&LegEvent) -> bool,
-) -> Vec<LegEvent> {
-    let mut v = Vec::new();
-    loop {
-        let e = tokio::time::timeout(DEADLINE, rx.recv())
-            .await
-            .expect("event in time")
-            .expect("event stream open");
-        let done = stop(&e);
-        v.push(e);
-        if done {
-            return v;
-        }
-    }
 }
 
 fn is_hangup(e: &LegEvent) -> bool {

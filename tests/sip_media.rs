@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use boomerang::call::driver::{Dial, DriverConfig, LegId, Telephony};
+use boomerang::call::driver::{DriverConfig, LegId, Telephony};
 use boomerang::call::dtmf_collect::CollectEnd;
 use boomerang::call::leg::LegEvent;
 use boomerang_media::dtmf::EventPayload;
@@ -18,8 +18,11 @@ use boomerang_media::treatment::{PlayMode, Treatment};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::UnboundedReceiver;
 
+#[path = "common/legs.rs"]
+mod legs;
 #[path = "common/sipp.rs"]
 mod sipp;
+use legs::*;
 use sipp::*;
 
 /// The far end's media: RTP on `port`, RTCP on `port + 1`.
@@ -127,18 +130,6 @@ async fn telephony() -> Telephony {
     Telephony::start(cfg).await.expect("telephony starts").0
 }
 
-fn dial_to(sipp: &Sipp) -> Dial {
-    Dial {
-        number: "0600".into(),
-        dest: sipp.addr(),
-        domain: sipp.addr().to_string(),
-        caller: "8999".into(),
-        p_asserted_identity: None,
-        ring_timeout: Duration::from_secs(30),
-        auth: None,
-    }
-}
-
 fn uas(peer: &Peer, pcma: bool, te_pt: &str) -> Sipp {
     let mut keys = codec_keys(pcma);
     let port = peer.port_key();
@@ -146,26 +137,11 @@ fn uas(peer: &Peer, pcma: bool, te_pt: &str) -> Sipp {
     Sipp::uas("uas_answer_media_port.xml", &keys)
 }
 
-async fn events_until(
-    rx: &mut UnboundedReceiver<LegEvent>,
-    stop: impl Fn(&LegEvent) -> bool,
-) -> Vec<LegEvent> {
-    let mut v = Vec::new();
-    loop {
-        let e = tokio::time::timeout(DEADLINE, rx.recv())
-            .await
-            .expect("event in time")
-            .expect("event stream open");
-        let done = stop(&e);
-        v.push(e);
-        if done {
-            return v;
-        }
-    }
-}
-
 async fn answered(t: &Telephony, sipp: &Sipp) -> (LegId, UnboundedReceiver<LegEvent>) {
-    let (leg, mut rx) = t.dial(dial_to(sipp)).await.expect("dial");
+    let (leg, mut rx) = t
+        .dial(dial_to(sipp, Duration::from_secs(30)))
+        .await
+        .expect("dial");
     events_until(&mut rx, |e| matches!(e, LegEvent::Answered { .. })).await;
     (leg, rx)
 }

@@ -9,10 +9,12 @@ use boomerang::call::driver::{Dial, DriverConfig, LegId, Telephony};
 use boomerang::call::leg::{Cause, LegEvent};
 use boomerang_media::g711::Law;
 use boomerang_media::treatment::{PlayMode, Treatment};
-use tokio::sync::mpsc::UnboundedReceiver;
 
+#[path = "common/legs.rs"]
+mod legs;
 #[path = "common/sipp.rs"]
 mod sipp;
+use legs::*;
 use sipp::*;
 
 async fn telephony(no_rtp: Duration) -> Telephony {
@@ -22,38 +24,11 @@ async fn telephony(no_rtp: Duration) -> Telephony {
     t
 }
 
-fn dial_to(sipp: &Sipp, ring: Duration) -> Dial {
+/// The shared dial, with a P-Asserted-Identity.
+fn dial_pai(sipp: &Sipp, ring: Duration) -> Dial {
     Dial {
-        number: "0600".into(),
-        dest: sipp.addr(),
-        domain: sipp.addr().to_string(),
-        caller: "8999".into(),
         p_asserted_identity: Some("<sip:8999@127.0.0.1>".into()),
-        ring_timeout: ring,
-        auth: None,
-    }
-}
-
-async fn next_event(rx: &mut UnboundedReceiver<LegEvent>) -> LegEvent {
-    tokio::time::timeout(DEADLINE, rx.recv())
-        .await
-        .expect("event in time")
-        .expect("event stream open")
-}
-
-/// Events until (and including) the first that `stop` accepts.
-async fn events_until(
-    rx: &mut UnboundedReceiver<LegEvent>,
-    stop: impl Fn(&LegEvent) -> bool,
-) -> Vec<LegEvent> {
-    let mut v = Vec::new();
-    loop {
-        let e = next_event(rx).await;
-        let done = stop(&e);
-        v.push(e);
-        if done {
-            return v;
-        }
+        ..legs::dial_to(sipp, ring)
     }
 }
 
@@ -89,7 +64,7 @@ async fn final_error(scenario: &str, expect: Cause, code: u16) {
     let mut sipp = Sipp::uas(scenario, &codec_keys(false));
     let t = telephony(Duration::from_secs(60)).await;
     let (_leg, mut rx) = t
-        .dial(dial_to(&sipp, Duration::from_secs(30)))
+        .dial(dial_pai(&sipp, Duration::from_secs(30)))
         .await
         .expect("dial");
     let ev = events_until(&mut rx, is_hangup).await;
@@ -135,7 +110,7 @@ async fn ring_timeout_sends_cancel_and_is_no_answer() {
     let mut sipp = Sipp::uas("uas_noanswer.xml", &codec_keys(false));
     let t = telephony(Duration::from_secs(60)).await;
     let (_leg, mut rx) = t
-        .dial(dial_to(&sipp, Duration::from_secs(1)))
+        .dial(dial_pai(&sipp, Duration::from_secs(1)))
         .await
         .expect("dial");
     let ev = events_until(&mut rx, is_hangup).await;
@@ -153,7 +128,7 @@ async fn early_media_sit_then_404_delivers_audio_and_is_invalid_number() {
     let mut sipp = Sipp::uas("uas_early_sit_404.xml", &keys);
     let t = telephony(Duration::from_secs(60)).await;
     let (leg, mut rx) = t
-        .dial(dial_to(&sipp, Duration::from_secs(30)))
+        .dial(dial_pai(&sipp, Duration::from_secs(30)))
         .await
         .expect("dial");
     let ev = events_until(&mut rx, |e| matches!(e, LegEvent::EarlyMedia { .. })).await;
@@ -186,7 +161,7 @@ async fn answered_call_plays_a_treatment_that_arrives_intact_then_bye() {
     let mut sipp = Sipp::uas("uas_answer.xml", &keys);
     let t = telephony(Duration::from_secs(60)).await;
     let (leg, mut rx) = t
-        .dial(dial_to(&sipp, Duration::from_secs(30)))
+        .dial(dial_pai(&sipp, Duration::from_secs(30)))
         .await
         .expect("dial");
     let ev = events_until(&mut rx, |e| matches!(e, LegEvent::Answered { .. })).await;
@@ -226,7 +201,7 @@ async fn customer_speaks_and_hangs_up_first() {
     let mut sipp = Sipp::uas("uas_answer_hangup.xml", &keys);
     let t = telephony(Duration::from_secs(60)).await;
     let (leg, mut rx) = t
-        .dial(dial_to(&sipp, Duration::from_secs(30)))
+        .dial(dial_pai(&sipp, Duration::from_secs(30)))
         .await
         .expect("dial");
     events_until(&mut rx, |e| matches!(e, LegEvent::Answered { .. })).await;
@@ -246,7 +221,7 @@ async fn agent_puts_the_call_on_hold_and_resumes() {
     let mut sipp = Sipp::uas("uas_hold.xml", &codec_keys(true));
     let t = telephony(Duration::from_secs(60)).await;
     let (leg, mut rx) = t
-        .dial(dial_to(&sipp, Duration::from_secs(30)))
+        .dial(dial_pai(&sipp, Duration::from_secs(30)))
         .await
         .expect("dial");
     let ev = events_until(&mut rx, |e| matches!(e, LegEvent::Hold { held: false })).await;
@@ -269,7 +244,7 @@ async fn answered_leg_without_rtp_is_torn_down() {
     let mut sipp = Sipp::uas("uas_answer.xml", &codec_keys(false));
     let t = telephony(Duration::from_secs(2)).await;
     let (_leg, mut rx) = t
-        .dial(dial_to(&sipp, Duration::from_secs(30)))
+        .dial(dial_pai(&sipp, Duration::from_secs(30)))
         .await
         .expect("dial");
     let ev = events_until(&mut rx, is_hangup).await;
@@ -290,11 +265,11 @@ async fn bridge_relays_pcmu_customer_to_pcma_agent_transcoded() {
     let mut agent = Sipp::uas("uas_answer.xml", &agent_keys);
     let t = telephony(Duration::from_secs(60)).await;
     let (a, mut arx) = t
-        .dial(dial_to(&customer, Duration::from_secs(30)))
+        .dial(dial_pai(&customer, Duration::from_secs(30)))
         .await
         .expect("dial customer");
     let (b, mut brx) = t
-        .dial(dial_to(&agent, Duration::from_secs(30)))
+        .dial(dial_pai(&agent, Duration::from_secs(30)))
         .await
         .expect("dial agent");
     events_until(&mut arx, |e| matches!(e, LegEvent::Answered { .. })).await;
