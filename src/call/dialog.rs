@@ -1,11 +1,12 @@
 //! A leg's dialog, outbound (UAC, [`OutboundLeg`]) or inbound (UAS, [`InboundLeg`]): one type
 //! for the driver, so both kinds of leg get the same operations and events.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::inbound_leg::InboundLeg;
-use super::leg::{Cause, LegEvent, OutboundLeg};
+use super::leg::{Cause, LegEvent, LegState, OutboundLeg};
 use crate::sip::endpoint::{ClientId, Endpoint, ServerId};
 use crate::sip::msg::Msg;
 use crate::sip::sdp::{Codec, RemoteMedia};
@@ -18,6 +19,27 @@ pub(crate) fn next_hop(route_set: &[String], remote_target: &str, fallback: Sock
         None => remote_target.to_string(),
     };
     super::leg::uri_socket_addr(&uri).unwrap_or(fallback)
+}
+
+/// Ends a leg once: its state becomes `Ended` and its hangup event is queued, with the cause
+/// forced earlier (`forced`, e.g. a ring timeout) over the one given now.
+pub(crate) fn end_leg(
+    state: &mut LegState,
+    forced: Option<Cause>,
+    events: &mut VecDeque<LegEvent>,
+    cause: Cause,
+    code: Option<u16>,
+    reason: &str,
+) {
+    if *state == LegState::Ended {
+        return;
+    }
+    *state = LegState::Ended;
+    events.push_back(LegEvent::Hangup {
+        cause: forced.unwrap_or(cause),
+        code,
+        reason: reason.to_string(),
+    });
 }
 
 #[derive(Debug)]

@@ -582,16 +582,14 @@ impl OutboundLeg {
     }
 
     fn end(&mut self, cause: Cause, code: Option<u16>, reason: &str) {
-        if self.state == LegState::Ended {
-            return;
-        }
-        self.state = LegState::Ended;
-        let cause = self.forced_cause.unwrap_or(cause);
-        self.events.push_back(LegEvent::Hangup {
+        super::dialog::end_leg(
+            &mut self.state,
+            self.forced_cause,
+            &mut self.events,
             cause,
             code,
-            reason: reason.to_string(),
-        });
+            reason,
+        );
     }
 
     /// A response on one of this leg's client transactions.
