@@ -153,7 +153,7 @@ fn poke(fd: &OwnedFd) {
     let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
 }
 
-/// The epoll token of the wake-up eventfd; legs use their slot index.
+/// The epoll token of the wake-up eventfd; legs use their leg number.
 const WAKE: u64 = u64::MAX;
 /// Events taken per `epoll_wait`.
 const MAX_EVENTS: usize = 256;
@@ -184,54 +184,29 @@ fn spawn_worker(i: usize, tick: Duration) -> std::io::Result<Worker> {
     })
 }
 
-struct Entry {
-    key: u64,
-    h: Handoff,
-}
-
-/// A worker's legs: slots addressed by the epoll token, and their keys.
+/// A worker's legs by leg number, which is also their epoll token.
 #[derive(Default)]
-struct Legs {
-    slots: Vec<Option<Entry>>,
-    free: Vec<usize>,
-    by_key: HashMap<u64, usize>,
-}
+struct Legs(HashMap<u64, Handoff>);
 
 impl Legs {
+    /// Watches `h`'s socket for leg `key` (instead of any earlier hand-off of that leg).
     fn add(&mut self, ep: &OwnedFd, key: u64, h: Handoff) -> bool {
-        if let Some(old) = self.by_key.get(&key).copied() {
-            self.remove(ep, old);
-        }
-        let slot = match self.free.pop() {
-            Some(s) => s,
-            None => {
-                self.slots.push(None);
-                self.slots.len() - 1
-            }
-        };
-        if epoll::add(
+        self.remove(ep, key);
+        let watched = epoll::add(
             ep,
             h.sock.as_fd(),
-            epoll::EventData::new_u64(slot as u64),
+            epoll::EventData::new_u64(key),
             epoll::EventFlags::IN,
-        )
-        .is_err()
-        {
-            self.free.push(slot);
-            return false;
+        );
+        if watched.is_ok() {
+            self.0.insert(key, h);
         }
-        if let Some(s) = self.slots.get_mut(slot) {
-            *s = Some(Entry { key, h });
-        }
-        self.by_key.insert(key, slot);
-        true
+        watched.is_ok()
     }
 
-    fn remove(&mut self, ep: &OwnedFd, slot: usize) {
-        if let Some(e) = self.slots.get_mut(slot).and_then(Option::take) {
-            let _ = epoll::delete(ep, e.h.sock.as_fd());
-            self.by_key.remove(&e.key);
-            self.free.push(slot);
+    fn remove(&mut self, ep: &OwnedFd, key: u64) {
+        if let Some(h) = self.0.remove(&key) {
+            let _ = epoll::delete(ep, h.sock.as_fd());
         }
     }
 }
@@ -256,7 +231,7 @@ fn run_worker(
         events.clear();
         // Ticking: a look every `tick` (no sleep while the last look filled the buffer), so a
         // sender's datagram seldom has to wake this thread; idle: sleep until woken.
-        let ticking = !tick.is_zero() && !legs.by_key.is_empty();
+        let ticking = !tick.is_zero() && !legs.0.is_empty();
         if ticking {
             let now = Instant::now();
             if now < next_tick {
@@ -279,10 +254,9 @@ fn run_worker(
                 let _ = rustix::io::read(&*wake, &mut b);
                 continue;
             }
-            let Some(Some(e)) = legs.slots.get(token as usize) else {
+            let Some(h) = legs.0.get(&token) else {
                 continue;
             };
-            let h = &e.h;
             // Level-triggered: one datagram per ready socket and turn, no EAGAIN read.
             let Ok((n, src)) = h.sock.recv_from(&mut buf) else {
                 continue;
@@ -309,9 +283,7 @@ fn run_worker(
                     let _ = reply.send(ok);
                 }
                 Ok(Cmd::Remove(key, reply)) => {
-                    if let Some(slot) = legs.by_key.get(&key).copied() {
-                        legs.remove(&ep, slot);
-                    }
+                    legs.remove(&ep, key);
                     let _ = reply.send(());
                 }
                 Ok(Cmd::Stop) | Err(std_mpsc::TryRecvError::Disconnected) => return,
