@@ -615,7 +615,8 @@ pub(crate) async fn rtp_task(t: MediaTask) {
             }
             Some(ev) = relayed_rx.recv() => {
                 // A telephone event a relay worker received (and relayed): DTMF is ours to report.
-                feed_dtmf(&mut dtmf_rx, ev.at, &ev.header, &ev.payload);
+                // A malformed event is the receiver's to drop.
+                let _ = dtmf_rx.push(ev.at, &ev.header, &ev.payload);
                 dirty = true;
             }
             r = rtcp_recv => {
@@ -650,7 +651,7 @@ pub(crate) async fn rtp_task(t: MediaTask) {
                         Received::Nothing => {}
                         Received::Rtcp => dirty = true,
                         Received::Event { header, payload } => {
-                            feed_dtmf(&mut dtmf_rx, now_m, &header, payload);
+                            let _ = dtmf_rx.push(now_m, &header, payload);
                             dirty = true;
                         }
                         Received::Audio(payload, from_law) => {
@@ -839,9 +840,4 @@ fn watch(sock: &Arc<UdpSocket>) -> std::io::Result<AsyncFd<RtpFd>> {
     // the same socket for as long as the `AsyncFd` (which holds the `RtpFd`) lives, and
     // `as_raw_fd` always returns that descriptor.
     unsafe { AsyncFd::register(RtpFd(sock.clone())) }.map_err(std::io::Error::from)
-}
-
-/// Feeds an RFC 4733 packet to the DTMF receiver (the digit is reported when it ends).
-fn feed_dtmf(dtmf_rx: &mut DtmfReceiver, at: Time, header: &RtpHeader, payload: &[u8]) {
-    let _ = dtmf_rx.push(at, header, payload);
 }
