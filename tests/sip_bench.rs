@@ -11,12 +11,13 @@
 use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use boomerang::call::driver::{Dial, DriverConfig, Telephony};
-use boomerang::call::leg::{Cause, LegEvent};
-use tokio::sync::Semaphore;
+
+#[path = "common/setup_rate.rs"]
+mod setup_rate;
+use setup_rate::dial_and_hang_up;
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -85,61 +86,25 @@ async fn outbound_call_setup_rate() {
     let (t, _task) = Telephony::start(DriverConfig::loopback())
         .await
         .expect("telephony");
-    let sem = Arc::new(Semaphore::new(concurrency));
     let dest = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let begin = Instant::now();
-    let mut tasks = Vec::with_capacity(calls);
-    for _ in 0..calls {
-        let permit = sem.clone().acquire_owned().await.expect("semaphore");
-        let t = t.clone();
-        tasks.push(tokio::spawn(async move {
-            let _permit = permit;
-            let sent = Instant::now();
-            let dial = Dial {
-                number: "0600".into(),
-                dest,
-                domain: dest.to_string(),
-                caller: "bench".into(),
-                p_asserted_identity: None,
-                ring_timeout: Duration::from_secs(30),
-                auth: None,
-            };
-            let (leg, mut rx) = t.dial(dial).await.ok()?;
-            let mut setup = None;
-            while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
-                match ev {
-                    LegEvent::Answered { .. } => {
-                        setup = Some(sent.elapsed());
-                        let _ = t.hangup(leg).await;
-                    }
-                    LegEvent::Hangup { cause, .. } => return setup.filter(|_| cause == Cause::LocalHangup),
-                    _ => {}
-                }
-            }
-            None
-        }));
-    }
-    let mut latencies = Vec::with_capacity(calls);
-    for task in tasks {
-        if let Ok(Some(d)) = task.await {
-            latencies.push(d);
-        }
-    }
-    let elapsed = begin.elapsed();
-    latencies.sort();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-    };
+    let run = dial_and_hang_up(&t, calls, concurrency, || Dial {
+        number: "0600".into(),
+        dest,
+        domain: dest.to_string(),
+        caller: "bench".into(),
+        p_asserted_identity: None,
+        ring_timeout: Duration::from_secs(30),
+        auth: None,
+    })
+    .await;
     println!(
         "calls={calls} ok={} concurrency={concurrency} elapsed={:.2}s rate={:.0} calls/s setup p50={:?} p99={:?} max={:?}",
-        latencies.len(),
-        elapsed.as_secs_f64(),
-        latencies.len() as f64 / elapsed.as_secs_f64(),
-        pct(0.5),
-        pct(0.99),
-        latencies.last()
+        run.latencies.len(),
+        run.elapsed.as_secs_f64(),
+        run.rate(),
+        run.pct(0.5),
+        run.pct(0.99),
+        run.latencies.last()
     );
     let (counters, legs, ports) = t.counters().await.expect("counters");
     println!("endpoint counters after the run: {counters:?}; live legs {legs}, RTP ports {ports}");
@@ -156,5 +121,5 @@ async fn outbound_call_setup_rate() {
         std::thread::sleep(Duration::from_millis(100));
     };
     println!("sipp exit code {code}");
-    assert_eq!(latencies.len(), calls, "every call set up and torn down");
+    assert_eq!(run.latencies.len(), calls, "every call set up and torn down");
 }

@@ -13,6 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedReceiver;
 
+#[path = "common/setup_rate.rs"]
+mod setup_rate;
 #[path = "common/sipp.rs"]
 mod sipp;
 use sipp::{DEADLINE, Sipp, Transport, codec_keys, free_port};
@@ -363,53 +365,20 @@ async fn tcp_call_setup_rate() {
     cfg.listen = listen_addr();
     cfg.trunks = tc.trunks.clone();
     let (t, _task) = Telephony::start(cfg).await.expect("telephony");
-    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
-    let begin = Instant::now();
-    let mut tasks = Vec::with_capacity(calls);
-    for _ in 0..calls {
-        let permit = sem.clone().acquire_owned().await.expect("semaphore");
-        let t = t.clone();
-        let dial = boomerang::call::driver::Dial::via_trunk(&trunk, "0600");
-        tasks.push(tokio::spawn(async move {
-            let _permit = permit;
-            let sent = Instant::now();
-            let (leg, mut rx) = t.dial(dial).await.ok()?;
-            let mut setup = None;
-            while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
-                match ev {
-                    LegEvent::Answered { .. } => {
-                        setup = Some(sent.elapsed());
-                        let _ = t.hangup(leg).await;
-                    }
-                    LegEvent::Hangup { cause, .. } => return setup.filter(|_| cause == Cause::LocalHangup),
-                    _ => {}
-                }
-            }
-            None
-        }));
-    }
-    let mut lat = Vec::with_capacity(calls);
-    for task in tasks {
-        if let Ok(Some(d)) = task.await {
-            lat.push(d);
-        }
-    }
-    let elapsed = begin.elapsed();
-    lat.sort();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-    };
+    let run = setup_rate::dial_and_hang_up(&t, calls, concurrency, || {
+        boomerang::call::driver::Dial::via_trunk(&trunk, "0600")
+    })
+    .await;
     println!(
         "tcp calls={calls} ok={} concurrency={concurrency} elapsed={:.2}s rate={:.0} calls/s setup p50={:?} p99={:?}",
-        lat.len(),
-        elapsed.as_secs_f64(),
-        lat.len() as f64 / elapsed.as_secs_f64(),
-        pct(0.5),
-        pct(0.99)
+        run.latencies.len(),
+        run.elapsed.as_secs_f64(),
+        run.rate(),
+        run.pct(0.5),
+        run.pct(0.99)
     );
     let (c, legs, ports) = t.counters().await.expect("counters");
     println!("endpoint counters: {c:?}; live legs {legs}, RTP ports {ports}");
-    assert_eq!(lat.len(), calls, "every call set up and torn down");
+    assert_eq!(run.latencies.len(), calls, "every call set up and torn down");
     assert_eq!(sipp.wait(), 0);
 }
