@@ -4,9 +4,9 @@
 //! response) and Boomerang's incoming leg, events and audio.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use boomerang::call::driver::{DriverConfig, LegId, Telephony};
+use boomerang::call::driver::{DriverConfig, Telephony};
 use boomerang::call::dtmf_collect::{CollectEnd, synthesize};
 use boomerang::call::inbound::IncomingCall;
 use boomerang::call::leg::{Cause, LegEvent};
@@ -38,26 +38,6 @@ async fn next_call(rx: &mut Receiver<IncomingCall>) -> IncomingCall {
         .await
         .expect("an incoming call in time")
         .expect("incoming stream open")
-}
-
-fn is_hangup(e: &LegEvent) -> bool {
-    matches!(e, LegEvent::Hangup { .. })
-}
-
-async fn received_at_least(t: &Telephony, leg: LegId, n: usize) -> Vec<u8> {
-    let start = Instant::now();
-    while start.elapsed() < DEADLINE {
-        let s = t.media_stats(leg).await.expect("stats");
-        if s.received.len() >= n {
-            return s.received;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no audio received");
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,9 +3,9 @@
 //! audio that arrived.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use boomerang::call::driver::{Dial, DriverConfig, LegId, Telephony};
+use boomerang::call::driver::{Dial, DriverConfig, Telephony};
 use boomerang::call::leg::{Cause, LegEvent};
 use boomerang_media::g711::Law;
 use boomerang_media::treatment::{PlayMode, Treatment};
@@ -32,32 +32,11 @@ fn dial_pai(sipp: &Sipp, ring: Duration) -> Dial {
     }
 }
 
-fn is_hangup(e: &LegEvent) -> bool {
-    matches!(e, LegEvent::Hangup { .. })
-}
-
 fn hangup_of(v: &[LegEvent]) -> (Cause, Option<u16>) {
     match v.last() {
         Some(LegEvent::Hangup { cause, code, .. }) => (*cause, *code),
         other => panic!("no hangup: {other:?}"),
     }
-}
-
-/// Waits until the leg has received at least `n` audio bytes.
-async fn received_at_least(t: &Telephony, leg: LegId, n: usize) -> Vec<u8> {
-    let start = Instant::now();
-    while start.elapsed() < DEADLINE {
-        let s = t.media_stats(leg).await.expect("stats");
-        if s.received.len() >= n {
-            return s.received;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("leg {leg:?} did not receive {n} bytes");
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
 async fn final_error(scenario: &str, expect: Cause, code: u16) {

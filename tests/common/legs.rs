@@ -2,9 +2,9 @@
 //! its events up to one a test waits for, and the dial of a call to a SIPp UAS.
 #![allow(dead_code)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use boomerang::call::driver::Dial;
+use boomerang::call::driver::{Dial, LegId, Telephony};
 use boomerang::call::leg::LegEvent;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -31,6 +31,28 @@ pub async fn events_until(
             return v;
         }
     }
+}
+
+pub fn is_hangup(e: &LegEvent) -> bool {
+    matches!(e, LegEvent::Hangup { .. })
+}
+
+/// Waits until the leg has received at least `n` audio bytes; returns them.
+pub async fn received_at_least(t: &Telephony, leg: LegId, n: usize) -> Vec<u8> {
+    let start = Instant::now();
+    while start.elapsed() < DEADLINE {
+        let s = t.media_stats(leg).await.expect("stats");
+        if s.received.len() >= n {
+            return s.received;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("leg {leg:?} did not receive {n} bytes");
+}
+
+/// Whether `needle` (not empty) occurs in `hay`.
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A call to the SIPp UAS `sipp`, ringing for at most `ring`.
