@@ -354,6 +354,21 @@ async fn a_bridged_leg_hands_its_socket_to_the_relay_engine_and_takes_it_back_to
         engine_reads(&t, &mut customer, to).await,
         "the relay engine reads the bridged leg"
     );
+    // Hostile datagrams on the engine's socket are dropped; the leg goes on relaying.
+    let before = t.media_stats(a).await.expect("stats").rx_packets;
+    for junk in [&[][..], &[0x80][..], &[0xffu8; 1500][..], &[0x80, 0x00, 0, 1][..]] {
+        customer.rtp.send_to(junk, to).await.expect("send junk");
+    }
+    customer.audio(to, 3).await;
+    let start = Instant::now();
+    while t.media_stats(a).await.expect("stats").rx_packets < before + 3 && start.elapsed() < DEADLINE {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        t.media_stats(a).await.expect("stats").rx_packets,
+        before + 3,
+        "the audio after the junk is received, the junk is not counted as RTP"
+    );
     // Collect in-band digits on the bridged customer leg: its task reads the audio again.
     let collect = {
         let t = t.clone();
